@@ -1,0 +1,20 @@
+// Three projects: unit tests sit next to the code they test (pure logic, no servers);
+// integration and e2e tests under tests/ need the real servers started by infra/test.sh.
+/** @type {import('ts-jest').JestConfigWithTsJest} */
+const transform = {
+  '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+};
+const moduleNameMapper = { '^@cxr/(.*)$': '<rootDir>/libs/$1/src/index.ts' };
+const common = { testEnvironment: 'node', transform, moduleNameMapper, rootDir: __dirname };
+
+module.exports = {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/libs/*/src/**/*.test.ts', '<rootDir>/services/*/src/**/*.test.ts'],
+    },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests/e2e/**/*.test.ts'] },
+  ],
+};

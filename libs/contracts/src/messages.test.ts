@@ -1,0 +1,62 @@
+import { decodeMessage, encodeMessage, JobMessage, ResultMessage } from './messages';
+import { newDispatchToken } from './dispatch-token';
+
+const job: JobMessage = {
+  v: 1,
+  type: 'cxr.job',
+  requestId: '65a1b2c3d4e5f6a7b8c9d0e1',
+  correlationId: 'corr-1',
+  dispatchToken: newDispatchToken(),
+  dispatchedAt: new Date().toISOString(),
+  model: {
+    id: '65a1b2c3d4e5f6a7b8c9d0e2',
+    key: 'models/x.onnx',
+    sha256: 'a'.repeat(64),
+    size: 10,
+    labels: ['a', 'b'],
+    inputSpec: { layout: 'NCHW', channels: 1, width: 64, height: 64, mean: [0], std: [1], output: 'auto' },
+  },
+  image: { key: 'images/x.png', sha256: 'b'.repeat(64), size: 5, format: 'png' },
+  keepAspectRatio: true,
+};
+
+describe('decodeMessage', () => {
+  it('accepts what encodeMessage produced', () => {
+    expect(decodeMessage(JobMessage, encodeMessage(job))).toEqual({ ok: true, value: job });
+  });
+
+  it('refuses non-JSON with a reason instead of throwing', () => {
+    const decoded = decodeMessage(JobMessage, Buffer.from('{nope'));
+    expect(decoded.ok).toBe(false);
+    expect(!decoded.ok && decoded.reason).toMatch(/not JSON/);
+  });
+
+  it('refuses an unknown version', () => {
+    const decoded = decodeMessage(JobMessage, Buffer.from(JSON.stringify({ ...job, v: 2 })));
+    expect(!decoded.ok && decoded.reason).toMatch(/version 2/);
+  });
+
+  it('names the field that is wrong', () => {
+    const bad = { ...job, image: { ...job.image, sha256: 'xyz' } };
+    const decoded = decodeMessage(JobMessage, Buffer.from(JSON.stringify(bad)));
+    expect(!decoded.ok && decoded.reason).toMatch(/\/image\/sha256/);
+  });
+
+  it('refuses a result whose token is malformed', () => {
+    const result: ResultMessage = {
+      v: 1,
+      type: 'cxr.result',
+      requestId: job.requestId,
+      correlationId: 'c',
+      dispatchToken: 'short',
+      outcome: 'started',
+      worker: 'w',
+      modelId: job.model.id,
+      at: new Date().toISOString(),
+      errors: [],
+      timings: {},
+    };
+    expect(decodeMessage(ResultMessage, encodeMessage(result)).ok).toBe(false);
+    expect(decodeMessage(ResultMessage, encodeMessage({ ...result, dispatchToken: job.dispatchToken })).ok).toBe(true);
+  });
+});
