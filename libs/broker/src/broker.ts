@@ -1,0 +1,237 @@
+import { EventEmitter, once } from 'node:events';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import type { Logger } from '@cxr/logging';
+import { BrokerUnavailableError, PublishNotConfirmedError, TopologyMissingError } from './errors';
+import { Topology } from './topology';
+
+export type Disposition = 'ack' | 'requeue' | 'reject';
+export type MessageHandler = (message: ConsumeMessage) => Promise<Disposition>;
+
+export interface PublishOptions {
+  messageId?: string;
+  correlationId?: string;
+  headers?: Record<string, string | number | boolean>;
+  priority?: number;
+}
+
+export interface BrokerOptions {
+  /** Shown in the broker's connection list. */
+  name: string;
+  logger: Logger;
+  /** Seconds between heartbeats; a dead peer is noticed after about two of them. Default 15. */
+  heartbeat?: number;
+}
+
+/**
+ * One AMQP connection with a confirm channel for publishing and one channel per consumer.
+ * Emits `lost` when the connection dies while the service is not closing: the owner decides
+ * what to do (the services exit and let their supervisor restart them, since unacked
+ * messages are redelivered by the broker anyway).
+ */
+export class Broker extends EventEmitter {
+  private closing: Promise<void> | null = null;
+  private readonly consumers: { channel: Channel; tag: string }[] = [];
+  private inFlight = 0;
+  private readonly idle = new EventEmitter();
+  private open = true;
+  /** Settles publishes still waiting for a confirm when the connection dies. */
+  private readonly pendingPublishes = new Set<(error?: Error) => void>();
+
+  private constructor(
+    private readonly connection: ChannelModel,
+    private readonly publishChannel: ConfirmChannel,
+    private readonly logger: Logger,
+  ) {
+    super();
+    this.on('lost', (error: Error) => {
+      for (const settle of [...this.pendingPublishes]) settle(error);
+    });
+    connection.on('error', (error: Error) => logger.error({ err: error }, 'broker connection error'));
+    connection.on('close', () => {
+      this.open = false;
+      if (!this.closing) {
+        this.emit('lost', new BrokerUnavailableError('broker connection closed unexpectedly'));
+      }
+    });
+    // A channel error (e.g. a refused publish) closes only that channel; treat it as lost too.
+    publishChannel.on('error', (error: Error) => logger.error({ err: error }, 'publish channel error'));
+    publishChannel.on('close', () => {
+      if (!this.closing && this.open) {
+        this.open = false;
+        this.emit('lost', new BrokerUnavailableError('publish channel closed unexpectedly'));
+      }
+    });
+  }
+
+  static async connect(url: string, options: BrokerOptions): Promise<Broker> {
+    const connection = await amqp.connect(url, {
+      clientProperties: { connection_name: options.name },
+      heartbeat: options.heartbeat ?? 15,
+    });
+    try {
+      const publishChannel = await connection.createConfirmChannel();
+      return new Broker(connection, publishChannel, options.logger);
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.open && !this.closing;
+  }
+
+  /**
+   * Checks passively (no permission needed) that the named queues and exchanges exist.
+   * Each check runs on a throwaway channel, because a failed passive declare closes it.
+   */
+  async checkTopology(queues: string[], exchanges: string[]): Promise<void> {
+    for (const [kind, name] of [
+      ...queues.map((q) => ['queue', q] as const),
+      ...exchanges.map((e) => ['exchange', e] as const),
+    ]) {
+      const channel = await this.connection.createChannel();
+      channel.on('error', () => undefined);
+      try {
+        if (kind === 'queue') await channel.checkQueue(name);
+        else await channel.checkExchange(name);
+        await channel.close();
+      } catch {
+        throw new TopologyMissingError(
+          `${kind} '${name}' does not exist in this vhost; declare the topology first (npm run topology)`,
+        );
+      }
+    }
+  }
+
+  /** Number of ready messages in a queue (what autoscaling watches). */
+  async queueDepth(queue: string): Promise<{ messages: number; consumers: number }> {
+    const channel = await this.connection.createChannel();
+    try {
+      const { messageCount, consumerCount } = await channel.checkQueue(queue);
+      return { messages: messageCount, consumers: consumerCount };
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /** Publishes a persistent message and resolves only once the broker has confirmed it. */
+  async publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions = {}): Promise<void> {
+    // Allowed while closing: in-flight jobs still publish their results before the close.
+    if (!this.open) throw new BrokerUnavailableError('broker connection is not open');
+    await new Promise<void>((resolve, reject) => {
+      const settle = (error?: Error) => {
+        this.pendingPublishes.delete(settle);
+        if (error) reject(error);
+        else resolve();
+      };
+      this.pendingPublishes.add(settle);
+      const accepted = this.publishChannel.publish(
+        exchange,
+        routingKey,
+        body,
+        {
+          persistent: true,
+          contentType: 'application/json',
+          messageId: options.messageId,
+          correlationId: options.correlationId,
+          headers: options.headers,
+          priority: options.priority,
+          timestamp: Math.floor(Date.now() / 1000),
+        },
+        (error: unknown) =>
+          settle(error ? new PublishNotConfirmedError(`broker did not confirm publish to ${exchange}`) : undefined),
+      );
+      if (!accepted) {
+        // Write buffer full: the message is queued locally; the confirm still settles it.
+        this.logger.debug('publish channel buffer full; waiting for drain');
+      }
+    });
+  }
+
+  /** Sends a message that failed validation to the invalid queue, with the reason in a header. */
+  async publishInvalid(message: ConsumeMessage, sourceQueue: string, reason: string): Promise<void> {
+    await this.publish(Topology.invalidExchange, '', message.content, {
+      messageId: typeof message.properties.messageId === 'string' ? message.properties.messageId : undefined,
+      headers: { 'x-cxr-reason': reason.slice(0, 1000), 'x-cxr-source-queue': sourceQueue },
+    });
+  }
+
+  /**
+   * Consumes with manual acks. The handler's answer decides the message's fate; a handler
+   * that throws gets its message requeued (the queue's delivery limit bounds the retries).
+   */
+  async consume(queue: string, prefetch: number, handler: MessageHandler): Promise<void> {
+    const channel = await this.connection.createChannel();
+    channel.on('error', (error: Error) => this.logger.error({ err: error, queue }, 'consumer channel error'));
+    channel.on('close', () => {
+      if (!this.closing && this.open) {
+        this.open = false;
+        this.emit('lost', new BrokerUnavailableError(`consumer channel of ${queue} closed unexpectedly`));
+      }
+    });
+    await channel.prefetch(prefetch);
+    const { consumerTag } = await channel.consume(
+      queue,
+      (message) => {
+        if (!message) return; // the broker cancelled the consumer (queue deleted)
+        this.inFlight += 1;
+        handler(message)
+          .catch((error: unknown) => {
+            this.logger.error({ err: error, queue }, 'message handler failed; requeueing');
+            return 'requeue' as const;
+          })
+          .then((disposition) => {
+            if (!this.open) return; // channel gone: the broker redelivers it
+            if (disposition === 'ack') channel.ack(message);
+            else channel.nack(message, false, disposition === 'requeue');
+          })
+          .catch((error: unknown) => this.logger.error({ err: error, queue }, 'ack failed'))
+          .finally(() => {
+            this.inFlight -= 1;
+            if (this.inFlight === 0) this.idle.emit('idle');
+          });
+      },
+      { noAck: false },
+    );
+    this.consumers.push({ channel, tag: consumerTag });
+  }
+
+  /** Stops consuming, lets in-flight messages finish (up to `graceMs`), then closes. Idempotent. */
+  close(graceMs = 10_000): Promise<void> {
+    this.closing ??= this.doClose(graceMs);
+    return this.closing;
+  }
+
+  private async doClose(graceMs: number): Promise<void> {
+    for (const { channel, tag } of this.consumers) {
+      try {
+        await channel.cancel(tag);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'cancel consumer failed');
+      }
+    }
+    if (this.inFlight > 0) {
+      const timer = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([once(this.idle, 'idle'), timer]);
+    }
+    for (const { channel } of this.consumers) {
+      try {
+        await channel.close();
+      } catch {
+        // already closed with the connection
+      }
+    }
+    try {
+      await this.publishChannel.close();
+    } catch {
+      // already closed
+    }
+    try {
+      await this.connection.close();
+    } catch {
+      // already closed
+    }
+    this.open = false;
+  }
+}

@@ -1,0 +1,67 @@
+import mongoose, { type Connection } from 'mongoose';
+import { apiKeySchema } from './entities/api-key';
+import { classificationRequestSchema } from './entities/classification-request';
+import { classificationResultSchema } from './entities/classification-result';
+import { classifierModelSchema } from './entities/classifier-model';
+import { datasetSchema } from './entities/dataset';
+import { dispatchTokenSchema } from './entities/dispatch-token';
+import { userSchema } from './entities/user';
+
+function bindModels(connection: Connection) {
+  return {
+    User: connection.model('User', userSchema),
+    ApiKey: connection.model('ApiKey', apiKeySchema),
+    Dataset: connection.model('Dataset', datasetSchema),
+    ClassifierModel: connection.model('ClassifierModel', classifierModelSchema),
+    ClassificationRequest: connection.model('ClassificationRequest', classificationRequestSchema),
+    ClassificationResult: connection.model('ClassificationResult', classificationResultSchema),
+    DispatchToken: connection.model('DispatchToken', dispatchTokenSchema),
+  };
+}
+export type Models = ReturnType<typeof bindModels>;
+
+export interface Database {
+  connection: Connection;
+  models: Models;
+  /** Round trip to the server; throws when it does not answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a dedicated connection (not mongoose's global one, so tests and services can hold
+ * several) and creates the indexes. Correctness rests on the unique indexes, which work the
+ * same on MongoDB and FerretDB; nothing here needs transactions or change streams.
+ */
+export async function connectDatabase(uri: string, dbName: string): Promise<Database> {
+  const connection = mongoose.createConnection(uri, {
+    dbName,
+    autoIndex: false,
+    autoCreate: true,
+    serverSelectionTimeoutMS: 5_000,
+  });
+  await connection.asPromise();
+  const models = bindModels(connection);
+  for (const model of Object.values(models)) {
+    await model.createCollection();
+    await model.createIndexes();
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    connection,
+    models,
+    async ping() {
+      const db = connection.db;
+      if (!db) throw new Error('database connection is not open');
+      await db.command({ ping: 1 });
+    },
+    close() {
+      closing ??= connection.close();
+      return closing;
+    },
+  };
+}
+
+export function isDuplicateKeyError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === 11000;
+}

@@ -1,0 +1,13 @@
+export { connectDatabase, isDuplicateKeyError } from './database';
+export type { Database, Models } from './database';
+export type { User } from './entities/user';
+export type { ApiKey } from './entities/api-key';
+export type { Dataset } from './entities/dataset';
+export type { ClassifierModel } from './entities/classifier-model';
+export { REQUEST_STATES } from './entities/classification-request';
+export type { ClassificationRequest, RequestState } from './entities/classification-request';
+export type { ClassificationResult } from './entities/classification-result';
+export type { DispatchToken } from './entities/dispatch-token';
+export { Types } from 'mongoose';
+export { recordOutcome } from './outcomes';
+export type { Outcome } from './outcomes';

@@ -1,0 +1,54 @@
+import type { Types } from 'mongoose';
+import type { Models } from './database';
+import { isDuplicateKeyError } from './database';
+
+export interface Outcome {
+  requestId: Types.ObjectId;
+  state: 'classified' | 'failed';
+  classification?: { label: string; score: number; scores: { label: string; score: number }[] } | undefined;
+  errors: { code: string; message: string }[];
+  modelId: Types.ObjectId;
+  worker: string;
+  source: 'worker' | 'dead-letter' | 'sweeper';
+  dispatchTokenId?: Types.ObjectId | null;
+  timings?: Record<string, number>;
+}
+
+/**
+ * Records the one outcome of a request. The unique index on the result's request decides:
+ * the first writer wins, later ones change nothing (`recorded: false`). The request's state
+ * is then set from whichever result won, so a writer that lost the race, or a retry after a
+ * crash between the two writes, still leaves the request consistent.
+ */
+export async function recordOutcome(models: Models, outcome: Outcome): Promise<{ recorded: boolean }> {
+  const { ClassificationResult, ClassificationRequest } = models;
+  let recorded = true;
+  try {
+    await ClassificationResult.create({
+      request: outcome.requestId,
+      state: outcome.state,
+      classification: outcome.classification ?? null,
+      errors: outcome.errors,
+      model: outcome.modelId,
+      worker: outcome.worker,
+      source: outcome.source,
+      dispatch_token: outcome.dispatchTokenId ?? null,
+      timings: outcome.timings ?? {},
+      completed_on: new Date(),
+    });
+  } catch (error) {
+    if (!isDuplicateKeyError(error)) throw error;
+    recorded = false;
+  }
+  const winner = await ClassificationResult.findOne(
+    { request: outcome.requestId },
+    { state: 1, completed_on: 1 },
+  ).lean();
+  if (winner) {
+    await ClassificationRequest.updateOne(
+      { _id: outcome.requestId },
+      { $set: { state: winner.state, completed_at: winner.completed_on } },
+    );
+  }
+  return { recorded };
+}
