@@ -1,0 +1,3 @@
+export * from './onnx-writer';
+export * from './demo-classifier';
+export * from './samples';
