@@ -1,0 +1,2 @@
+export { Client, createUser, imageForm, modelForm } from './client';
+export type { ApiResponse } from './client';

@@ -1,0 +1,94 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Broker } from '@cxr/broker';
+import type { Database } from '@cxr/db';
+import type { ObjectStore } from '@cxr/storage';
+import type { GatewayConfig } from './config';
+import { HttpError } from './errors';
+import type { Dispatcher } from './lib/dispatch';
+import auth from './plugins/auth';
+import { classificationsRoutes } from './routes/classifications';
+import { datasetsRoutes } from './routes/datasets';
+import { healthRoutes } from './routes/health';
+import { modelsRoutes } from './routes/models';
+import { usersRoutes } from './routes/users';
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  db: Database;
+  store: ObjectStore;
+  broker: Broker;
+  dispatcher: Dispatcher;
+}
+
+/** Builds the gateway without listening: server.ts listens, tests may `inject`. */
+export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...options,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  const { config } = deps;
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    if (error instanceof HttpError) {
+      return reply.code(error.statusCode).send({ error: error.code, message: error.message });
+    }
+    if (error.validation) {
+      return reply.code(400).send({ error: 'VALIDATION', message: error.message });
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      // Fastify's and plugins' own client errors (bad JSON, too large, wrong content type…).
+      return reply.code(status).send({ error: error.code ?? 'BAD_REQUEST', message: error.message });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send({ error: 'INTERNAL', message: 'internal error; the request id is in the logs' });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'CXR Classify API',
+        version: '1',
+        description: 'Chest X-ray classification: datasets, ONNX models, classification requests.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(multipart, {
+    limits: { fields: 10, fieldSize: 64 * 1024, files: 1, parts: 12, fileSize: config.MAX_IMAGE_BYTES },
+  });
+  await app.register(auth, { db: deps.db, adminApiKey: config.ADMIN_API_KEY });
+  await app.register(healthRoutes, { db: deps.db, store: deps.store, broker: deps.broker });
+
+  await app.register(
+    async (v1) => {
+      await v1.register(usersRoutes, { db: deps.db });
+      await v1.register(datasetsRoutes, { db: deps.db });
+      await v1.register(modelsRoutes, {
+        db: deps.db,
+        store: deps.store,
+        maxModelBytes: config.MAX_MODEL_BYTES,
+        tmpDir: config.TMP_DIR,
+      });
+      await v1.register(classificationsRoutes, {
+        db: deps.db,
+        store: deps.store,
+        dispatcher: deps.dispatcher,
+        maxImageBytes: config.MAX_IMAGE_BYTES,
+        maxImagePixels: config.MAX_IMAGE_PIXELS,
+        ratioTolerance: config.RATIO_TOLERANCE,
+      });
+      v1.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    },
+    { prefix: '/v1' },
+  );
+  return app;
+}

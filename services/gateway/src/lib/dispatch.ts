@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import type { Broker } from '@cxr/broker';
+import { JOB_ROUTING_KEY, Topology } from '@cxr/broker';
+import { encodeMessage, hashSecret, newDispatchToken, type InputSpec, type JobMessage } from '@cxr/contracts';
+import { isDuplicateKeyError, type Database } from '@cxr/db';
+import type { Logger } from '@cxr/logging';
+import type { Types } from 'mongoose';
+
+export interface Dispatcher {
+  /**
+   * Issues a new dispatch token for the request and publishes its job. Returns false when
+   * another process already made this dispatch (the unique (request, seq) index said so).
+   * Throws when the broker does not confirm: the request stays undispatched and the sweeper
+   * tries again later.
+   */
+  dispatch(requestId: Types.ObjectId): Promise<boolean>;
+}
+
+export function createDispatcher(deps: {
+  db: Database;
+  broker: Broker;
+  logger: Logger;
+  tokenTtlSeconds: number;
+}): Dispatcher {
+  const { ClassificationRequest, ClassifierModel, Dataset, DispatchToken } = deps.db.models;
+  return {
+    async dispatch(requestId) {
+      const request = await ClassificationRequest.findById(requestId).lean();
+      if (!request) return false;
+      const [model, dataset] = await Promise.all([
+        ClassifierModel.findById(request.model).lean(),
+        Dataset.findById(request.dataset, { maintain_ratio: 1 }).lean(),
+      ]);
+      if (!model) throw new Error(`model ${String(request.model)} of request ${String(requestId)} is missing`);
+
+      const seq = request.dispatch_count + 1;
+      const token = newDispatchToken();
+      const issuedAt = new Date();
+      try {
+        await DispatchToken.create({
+          request: requestId,
+          seq,
+          token_hash: hashSecret(token),
+          issued_at: issuedAt,
+          expires_at: new Date(issuedAt.getTime() + deps.tokenTtlSeconds * 1000),
+        });
+      } catch (error) {
+        if (isDuplicateKeyError(error)) return false;
+        throw error;
+      }
+      await ClassificationRequest.updateOne(
+        { _id: requestId, dispatch_count: { $lt: seq } },
+        { $set: { dispatch_count: seq } },
+      );
+
+      const job: JobMessage = {
+        v: 1,
+        type: 'cxr.job',
+        requestId: String(requestId),
+        correlationId: request.correlation_id,
+        dispatchToken: token,
+        dispatchedAt: issuedAt.toISOString(),
+        model: {
+          id: String(model._id),
+          key: model.blob.key,
+          sha256: model.blob.sha256,
+          size: model.blob.size,
+          labels: model.labels,
+          inputSpec: model.input_spec as InputSpec,
+        },
+        image: {
+          key: request.image.key,
+          sha256: request.image.sha256,
+          size: request.image.size,
+          format: request.image.format,
+        },
+        keepAspectRatio: dataset?.maintain_ratio ?? false,
+      };
+      await deps.broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, encodeMessage(job), {
+        messageId: randomUUID(),
+        correlationId: request.correlation_id,
+      });
+      await ClassificationRequest.updateOne({ _id: requestId }, { $set: { dispatched_at: new Date() } });
+      deps.logger.debug({ requestId: String(requestId), seq }, 'job dispatched');
+      return true;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// What the API returns for each record: explicit, so no internal field leaks by accident.
+import type { Types } from 'mongoose';
+
+type Id = Types.ObjectId;
+
+export function userView(user: { _id: Id; username: string; is_admin: boolean; created_at?: Date }) {
+  return { id: String(user._id), username: user.username, is_admin: user.is_admin, created_at: user.created_at };
+}
+
+export function datasetView(d: {
+  _id: Id;
+  owner: Id;
+  name: string;
+  display_name: string;
+  description?: string | null;
+  img_width: number;
+  img_height: number;
+  maintain_ratio: boolean;
+  visibility?: string | null;
+  default_model?: Id | null;
+  created_at?: Date;
+  updated_at?: Date;
+}) {
+  return {
+    id: String(d._id),
+    owner: String(d.owner),
+    name: d.name,
+    display_name: d.display_name,
+    description: d.description ?? '',
+    img_width: d.img_width,
+    img_height: d.img_height,
+    maintain_ratio: d.maintain_ratio,
+    visibility: d.visibility ?? 'private',
+    default_model: d.default_model ? String(d.default_model) : null,
+    created_at: d.created_at,
+    updated_at: d.updated_at,
+  };
+}
+
+export function modelView(
+  m: {
+    _id: Id;
+    dataset: Id;
+    name: string;
+    version: number;
+    status: string;
+    labels: string[];
+    input_spec: unknown;
+    input_name: string;
+    output_name: string;
+    blob: { size: number; sha256: string };
+    uploaded_on: Date;
+    retired_on?: Date | null;
+  },
+  defaultModel: Id | null | undefined,
+) {
+  return {
+    id: String(m._id),
+    dataset: String(m.dataset),
+    name: m.name,
+    version: m.version,
+    status: m.status,
+    is_default: defaultModel ? String(defaultModel) === String(m._id) : false,
+    labels: m.labels,
+    input_spec: m.input_spec,
+    input_name: m.input_name,
+    output_name: m.output_name,
+    size: m.blob.size,
+    sha256: m.blob.sha256,
+    uploaded_on: m.uploaded_on,
+    retired_on: m.retired_on ?? null,
+  };
+}

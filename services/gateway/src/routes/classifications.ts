@@ -1,0 +1,268 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { isDuplicateKeyError, type Database } from '@cxr/db';
+import type { ObjectStore } from '@cxr/storage';
+import { Types } from 'mongoose';
+import { badRequest, conflict, notFound, tooLarge } from '../errors';
+import type { Dispatcher } from '../lib/dispatch';
+import { loadDataset, loadModel } from '../lib/access';
+import { inspectImage } from '../lib/image-check';
+import { requireUser } from '../plugins/auth';
+import { IdParams, ListClassificationsQuery, SubmitQuery, WaitQuery } from '../schemas';
+
+export interface ClassificationsRoutesOptions {
+  db: Database;
+  store: ObjectStore;
+  dispatcher: Dispatcher;
+  maxImageBytes: number;
+  maxImagePixels: number;
+  ratioTolerance: number;
+}
+
+const TERMINAL = new Set(['classified', 'failed']);
+
+export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRoutesOptions> = async (app, options) => {
+  const { db, store, dispatcher } = options;
+  const { ClassificationRequest, ClassificationResult } = db.models;
+
+  async function readImage(request: FastifyRequest): Promise<Buffer> {
+    if (!request.isMultipart()) throw badRequest("send the image as multipart/form-data in the file field 'image'");
+    const file = await request.file({ limits: { fileSize: options.maxImageBytes, files: 1 } });
+    if (!file) throw badRequest("no image: send it in the multipart file field 'image'");
+    if (file.fieldname !== 'image') {
+      file.file.resume();
+      throw badRequest(`unexpected file field '${file.fieldname}'; send the image in 'image'`);
+    }
+    const bytes = await file.toBuffer();
+    if (file.file.truncated) throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
+    if (bytes.length === 0) throw badRequest('the image file is empty');
+    return bytes;
+  }
+
+  async function submit(
+    request: FastifyRequest,
+    dataset: Awaited<ReturnType<typeof loadDataset>>,
+    model: { _id: Types.ObjectId; status: string },
+    priority: number,
+  ) {
+    const { userId } = requireUser(request);
+    if (model.status !== 'active') throw conflict('the model is retired; choose an active model');
+    const idempotencyHeader = request.headers['idempotency-key'];
+    const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader.trim() : undefined;
+    if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 200)) {
+      throw badRequest('Idempotency-Key must be 1 to 200 characters');
+    }
+    if (idempotencyKey) {
+      const existing = await ClassificationRequest.findOne({
+        submitter: userId,
+        idempotency_key: idempotencyKey,
+      }).lean();
+      if (existing) return { status: 200, request: existing };
+    }
+
+    const bytes = await readImage(request);
+    const image = await inspectImage(bytes, {
+      minWidth: dataset.img_width,
+      minHeight: dataset.img_height,
+      maintainRatio: dataset.maintain_ratio,
+      ratioTolerance: options.ratioTolerance,
+      maxPixels: options.maxImagePixels,
+    });
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const requestId = new Types.ObjectId();
+    const key = `images/${String(dataset._id)}/${String(requestId)}.${image.format === 'png' ? 'png' : 'jpg'}`;
+    // The blob goes first: a request record never points at an image that is not there.
+    await store.put(key, bytes, { contentType: `image/${image.format}`, metadata: { sha256 } });
+    let created;
+    try {
+      created = await ClassificationRequest.create({
+        _id: requestId,
+        model: model._id,
+        dataset: dataset._id,
+        dataset_owner: dataset.owner,
+        submitter: userId,
+        image: { key, sha256, size: bytes.length, format: image.format, width: image.width, height: image.height },
+        priority,
+        idempotency_key: idempotencyKey ?? String(requestId),
+        correlation_id: request.id ? String(request.id) : randomUUID(),
+      });
+    } catch (error) {
+      await store.delete(key).catch(() => undefined);
+      if (isDuplicateKeyError(error) && idempotencyKey) {
+        const existing = await ClassificationRequest.findOne({
+          submitter: userId,
+          idempotency_key: idempotencyKey,
+        }).lean();
+        if (existing) return { status: 200, request: existing };
+      }
+      throw error;
+    }
+    try {
+      await dispatcher.dispatch(requestId);
+    } catch (error) {
+      // Accepted all the same: the request is stored and the sweeper publishes it later.
+      request.log.warn({ err: error, requestId: String(requestId) }, 'dispatch failed; the sweeper will retry');
+    }
+    return { status: 202, request: created.toObject() };
+  }
+
+  function accepted(outcome: { status: number; request: { _id: Types.ObjectId; state: string; created_at?: Date } }) {
+    const id = String(outcome.request._id);
+    const self = `/v1/classifications/${id}`;
+    return {
+      status: outcome.status,
+      location: self,
+      body: { id, state: outcome.request.state, created_at: outcome.request.created_at, links: { self } },
+    };
+  }
+
+  app.post(
+    '/datasets/:id/classifications',
+    {
+      schema: {
+        tags: ['classifications'],
+        summary: "Classify an image with the dataset's default model",
+        description:
+          "multipart/form-data with the PNG or JPEG in the file field 'image'. Answers 202 with the request id; an Idempotency-Key header makes retries safe.",
+        params: IdParams,
+        querystring: SubmitQuery,
+        consumes: ['multipart/form-data'],
+      },
+    },
+    async (request, reply) => {
+      const { userId } = requireUser(request);
+      const dataset = await loadDataset(db, request.params.id, userId, 'read');
+      if (!dataset.default_model) throw conflict('the dataset has no model yet; upload one first');
+      const model = await db.models.ClassifierModel.findById(dataset.default_model, { status: 1 }).lean();
+      if (!model) throw conflict("the dataset's default model is missing");
+      const answer = accepted(await submit(request, dataset, model, request.query.priority ?? 0));
+      return reply.code(answer.status).header('location', answer.location).send(answer.body);
+    },
+  );
+
+  app.post(
+    '/models/:id/classifications',
+    {
+      schema: {
+        tags: ['classifications'],
+        summary: 'Classify an image with a chosen model',
+        params: IdParams,
+        querystring: SubmitQuery,
+        consumes: ['multipart/form-data'],
+      },
+    },
+    async (request, reply) => {
+      const { userId } = requireUser(request);
+      const { model, dataset } = await loadModel(db, request.params.id, userId, 'read');
+      const answer = accepted(await submit(request, dataset, model, request.query.priority ?? 0));
+      return reply.code(answer.status).header('location', answer.location).send(answer.body);
+    },
+  );
+
+  async function view(id: Types.ObjectId, userId: Types.ObjectId) {
+    const request = await ClassificationRequest.findById(id).lean();
+    if (!request || !(request.submitter.equals(userId) || request.dataset_owner.equals(userId))) {
+      throw notFound('classification request');
+    }
+    const result = await ClassificationResult.findOne({ request: id }).lean();
+    return {
+      id: String(request._id),
+      // The result is the truth about the outcome; the request's state may lag it briefly.
+      state: result ? result.state : request.state,
+      dataset: String(request.dataset),
+      model: String(request.model),
+      submitter: String(request.submitter),
+      priority: request.priority,
+      image: {
+        format: request.image.format,
+        width: request.image.width,
+        height: request.image.height,
+        size: request.image.size,
+        sha256: request.image.sha256,
+      },
+      result: result?.classification ?? null,
+      errors: result?.errors ?? [],
+      worker: result?.worker ?? request.worker ?? null,
+      attempts: request.attempts,
+      dispatches: request.dispatch_count,
+      timings: (result?.timings ?? {}) as Record<string, number>,
+      created_at: request.created_at,
+      dispatched_at: request.dispatched_at,
+      assigned_on: request.assigned_on,
+      completed_at: result?.completed_on ?? null,
+    };
+  }
+
+  app.get(
+    '/classifications/:id',
+    {
+      schema: {
+        tags: ['classifications'],
+        summary: 'A classification request with its result; ?wait=N holds the answer until it ends or N seconds pass',
+        params: IdParams,
+        querystring: WaitQuery,
+      },
+    },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const id = new Types.ObjectId(request.params.id);
+      const deadline = Date.now() + (request.query.wait ?? 0) * 1000;
+      let closed = false;
+      request.raw.once('close', () => {
+        closed = true;
+      });
+      for (let delay = 50; ; delay = Math.min(delay * 2, 250)) {
+        const current = await view(id, userId);
+        if (TERMINAL.has(current.state) || Date.now() >= deadline || closed) return current;
+        await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
+      }
+    },
+  );
+
+  app.get(
+    '/classifications',
+    {
+      schema: {
+        tags: ['classifications'],
+        summary: 'Requests I submitted or that went to my datasets, newest first',
+        querystring: ListClassificationsQuery,
+      },
+    },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const q = request.query;
+      const visible =
+        q.role === 'submitter'
+          ? { submitter: userId }
+          : q.role === 'owner'
+            ? { dataset_owner: userId }
+            : { $or: [{ submitter: userId }, { dataset_owner: userId }] };
+      const filter: Record<string, unknown> = { ...visible };
+      if (q.before) filter._id = { $lt: new Types.ObjectId(q.before) };
+      if (q.dataset) filter.dataset = new Types.ObjectId(q.dataset);
+      if (q.model) filter.model = new Types.ObjectId(q.model);
+      if (q.state) filter.state = q.state;
+      const items = await ClassificationRequest.find(filter).sort({ _id: -1 }).limit(q.limit).lean();
+      const results = await ClassificationResult.find({ request: { $in: items.map((i) => i._id) } }).lean();
+      const byRequest = new Map(results.map((r) => [String(r.request), r]));
+      return {
+        items: items.map((i) => {
+          const result = byRequest.get(String(i._id));
+          return {
+            id: String(i._id),
+            state: result ? result.state : i.state,
+            dataset: String(i.dataset),
+            model: String(i.model),
+            label: result?.classification?.label ?? null,
+            score: result?.classification?.score ?? null,
+            created_at: i.created_at,
+            completed_at: result?.completed_on ?? null,
+          };
+        }),
+        next: items.length === q.limit ? String(items[items.length - 1]!._id) : null,
+      };
+    },
+  );
+};

@@ -1,0 +1,105 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { isDuplicateKeyError, type Database } from '@cxr/db';
+import { Types } from 'mongoose';
+import { conflict } from '../errors';
+import { loadDataset } from '../lib/access';
+import { datasetView } from '../lib/views';
+import { requireUser } from '../plugins/auth';
+import { CreateDatasetBody, IdParams, ListQuery, UpdateDatasetBody } from '../schemas';
+
+export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
+  const { Dataset, ClassifierModel } = db.models;
+
+  app.post(
+    '/datasets',
+    { schema: { tags: ['datasets'], summary: 'Create a dataset owned by the caller', body: CreateDatasetBody } },
+    async (request, reply) => {
+      const { userId } = requireUser(request);
+      const body = request.body;
+      try {
+        const dataset = await Dataset.create({
+          owner: userId,
+          name: body.name,
+          display_name: body.display_name,
+          description: body.description ?? '',
+          img_width: body.img_width,
+          img_height: body.img_height,
+          maintain_ratio: body.maintain_ratio ?? false,
+          visibility: body.visibility ?? 'private',
+        });
+        return reply
+          .code(201)
+          .header('location', `/v1/datasets/${String(dataset._id)}`)
+          .send(datasetView(dataset.toObject()));
+      } catch (error) {
+        if (isDuplicateKeyError(error)) throw conflict(`you already have a dataset named '${body.name}'`);
+        throw error;
+      }
+    },
+  );
+
+  app.get(
+    '/datasets',
+    { schema: { tags: ['datasets'], summary: 'My datasets and public ones, newest first', querystring: ListQuery } },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const filter: Record<string, unknown> = { $or: [{ owner: userId }, { visibility: 'public' }] };
+      if (request.query.before) filter._id = { $lt: new Types.ObjectId(request.query.before) };
+      const items = await Dataset.find(filter).sort({ _id: -1 }).limit(request.query.limit).lean();
+      return {
+        items: items.map(datasetView),
+        next: items.length === request.query.limit ? String(items[items.length - 1]!._id) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/datasets/:id',
+    { schema: { tags: ['datasets'], summary: 'One dataset', params: IdParams } },
+    async (request) => {
+      const { userId } = requireUser(request);
+      return datasetView(await loadDataset(db, request.params.id, userId, 'read'));
+    },
+  );
+
+  app.patch(
+    '/datasets/:id',
+    {
+      schema: {
+        tags: ['datasets'],
+        summary: 'Change a dataset (owner only)',
+        params: IdParams,
+        body: UpdateDatasetBody,
+      },
+    },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const dataset = await loadDataset(db, request.params.id, userId, 'write');
+      try {
+        const updated = await Dataset.findByIdAndUpdate(dataset._id, { $set: request.body }, { new: true }).lean();
+        return datasetView(updated ?? dataset);
+      } catch (error) {
+        if (isDuplicateKeyError(error))
+          throw conflict(`you already have a dataset named '${String(request.body.name)}'`);
+        throw error;
+      }
+    },
+  );
+
+  app.delete(
+    '/datasets/:id',
+    { schema: { tags: ['datasets'], summary: 'Delete a dataset that has no models (owner only)', params: IdParams } },
+    async (request, reply) => {
+      const { userId } = requireUser(request);
+      const dataset = await loadDataset(db, request.params.id, userId, 'write');
+      const models = await ClassifierModel.countDocuments({ dataset: dataset._id });
+      if (models > 0) {
+        throw conflict(
+          `the dataset has ${models} model(s); requests refer to them, so a dataset with models is kept (retire its models instead)`,
+        );
+      }
+      await Dataset.deleteOne({ _id: dataset._id });
+      return reply.code(204).send();
+    },
+  );
+};

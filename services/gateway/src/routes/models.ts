@@ -1,0 +1,276 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Value } from '@sinclair/typebox/value';
+import { InputSpec, inputSpecProblem } from '@cxr/contracts';
+import { isDuplicateKeyError, type Database } from '@cxr/db';
+import type { ObjectStore } from '@cxr/storage';
+import { Types } from 'mongoose';
+import { badRequest, conflict, tooLarge } from '../errors';
+import { loadDataset, loadModel } from '../lib/access';
+import { checkModelFile } from '../lib/model-check';
+import { modelView } from '../lib/views';
+import { requireUser } from '../plugins/auth';
+import { IdParams, ListQuery, SetDefaultModelBody } from '../schemas';
+
+export interface ModelsRoutesOptions {
+  db: Database;
+  store: ObjectStore;
+  maxModelBytes: number;
+  tmpDir: string | undefined;
+}
+
+function parseLabels(raw: string | undefined): string[] {
+  if (raw === undefined)
+    throw badRequest("the form field 'labels' is required: a JSON array of label names, one per model output");
+  let labels: unknown;
+  try {
+    labels = JSON.parse(raw);
+  } catch {
+    throw badRequest('\'labels\' must be a JSON array of strings, e.g. ["normal","covid"]');
+  }
+  if (!Array.isArray(labels) || labels.length === 0 || labels.length > 10000) {
+    throw badRequest("'labels' must be a JSON array of 1 to 10000 strings");
+  }
+  for (const label of labels) {
+    if (typeof label !== 'string' || label.trim() === '' || label.length > 128) {
+      throw badRequest('every label must be a non-empty string of at most 128 characters');
+    }
+  }
+  if (new Set(labels).size !== labels.length) throw badRequest('labels must be unique');
+  return labels as string[];
+}
+
+function parseInputSpec(raw: string | undefined): InputSpec {
+  if (raw === undefined) {
+    throw badRequest(
+      'the form field \'input_spec\' is required: JSON like {"layout":"NCHW","channels":1,"width":224,"height":224,"mean":[0.5],"std":[0.25]}',
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw badRequest("'input_spec' must be a JSON object");
+  }
+  const spec = Value.Default(InputSpec, parsed);
+  if (!Value.Check(InputSpec, spec)) {
+    const first = Value.Errors(InputSpec, spec).First();
+    throw badRequest(`input_spec${first?.path ?? ''}: ${first?.message ?? 'is invalid'}`);
+  }
+  const problem = inputSpecProblem(spec);
+  if (problem) throw badRequest(problem);
+  return spec;
+}
+
+export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = async (app, options) => {
+  const { db, store } = options;
+  const { ClassifierModel, Dataset } = db.models;
+
+  app.post(
+    '/datasets/:id/models',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Upload an ONNX model to a dataset (owner only)',
+        description:
+          "multipart/form-data with fields 'labels' (JSON array, one per output), 'input_spec' (JSON), optional 'name', " +
+          "and the file in 'file'. The file streams to disk and S3, never whole into memory; it is loaded in ONNX Runtime " +
+          'and run once before it is accepted.',
+        params: IdParams,
+        consumes: ['multipart/form-data'],
+      },
+    },
+    async (request, reply) => {
+      const { userId } = requireUser(request);
+      const dataset = await loadDataset(db, request.params.id, userId, 'write');
+      if (!request.isMultipart()) throw badRequest('send the model as multipart/form-data');
+
+      const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'cxr-model-'));
+      const path = join(dir, 'model.onnx');
+      try {
+        const fields: Record<string, string> = {};
+        let sha256: string | null = null;
+        for await (const part of request.parts({ limits: { fileSize: options.maxModelBytes, files: 1 } })) {
+          if (part.type === 'file') {
+            if (part.fieldname !== 'file') {
+              part.file.resume();
+              throw badRequest(`unexpected file field '${part.fieldname}'; send the model in 'file'`);
+            }
+            const hash = createHash('sha256');
+            const tap = new Transform({
+              transform(chunk: Buffer, _enc, done) {
+                hash.update(chunk);
+                done(null, chunk);
+              },
+            });
+            await pipeline(part.file, tap, createWriteStream(path));
+            if (part.file.truncated)
+              throw tooLarge(`the model is larger than the limit of ${options.maxModelBytes} bytes`);
+            sha256 = hash.digest('hex');
+          } else if (typeof part.value === 'string') {
+            fields[part.fieldname] = part.value;
+          }
+        }
+        if (!sha256) throw badRequest("no model file: send the ONNX file in the form field 'file'");
+        const size = (await stat(path)).size;
+        if (size === 0) throw badRequest('the model file is empty');
+        const labels = parseLabels(fields.labels);
+        const spec = parseInputSpec(fields.input_spec);
+        const name = (fields.name ?? 'model').slice(0, 100) || 'model';
+
+        const checked = await checkModelFile(path, labels, spec);
+
+        const modelId = new Types.ObjectId();
+        const key = `models/${String(dataset._id)}/${String(modelId)}.onnx`;
+        await store.put(key, createReadStream(path), {
+          contentType: 'application/octet-stream',
+          contentLength: size,
+          metadata: { sha256 },
+        });
+        let created;
+        try {
+          for (let attempt = 0; ; attempt++) {
+            const last = await ClassifierModel.findOne({ dataset: dataset._id }, { version: 1 })
+              .sort({ version: -1 })
+              .lean();
+            try {
+              created = await ClassifierModel.create({
+                _id: modelId,
+                dataset: dataset._id,
+                dataset_owner: dataset.owner,
+                uploaded_by: userId,
+                name,
+                version: (last?.version ?? 0) + 1,
+                blob: { key, size, sha256 },
+                labels,
+                input_spec: spec,
+                input_name: checked.inputName,
+                output_name: checked.outputName,
+              });
+              break;
+            } catch (error) {
+              // Two uploads to one dataset raced for a version number: take the next one.
+              if (!isDuplicateKeyError(error) || attempt >= 4) throw error;
+            }
+          }
+        } catch (error) {
+          await store
+            .delete(key)
+            .catch((cleanup: unknown) => request.log.error({ err: cleanup, key }, 'orphan model blob'));
+          throw error;
+        }
+        // The first model of a dataset becomes its default.
+        await Dataset.updateOne({ _id: dataset._id, default_model: null }, { $set: { default_model: modelId } });
+        const fresh = await Dataset.findById(dataset._id, { default_model: 1 }).lean();
+        return reply
+          .code(201)
+          .header('location', `/v1/models/${String(modelId)}`)
+          .send(modelView(created.toObject(), fresh?.default_model));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  app.get(
+    '/datasets/:id/models',
+    {
+      schema: {
+        tags: ['models'],
+        summary: "A dataset's models, newest first",
+        params: IdParams,
+        querystring: ListQuery,
+      },
+    },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const dataset = await loadDataset(db, request.params.id, userId, 'read');
+      const filter: Record<string, unknown> = { dataset: dataset._id };
+      if (request.query.before) filter._id = { $lt: new Types.ObjectId(request.query.before) };
+      const items = await ClassifierModel.find(filter).sort({ _id: -1 }).limit(request.query.limit).lean();
+      return {
+        items: items.map((m) => modelView(m, dataset.default_model)),
+        next: items.length === request.query.limit ? String(items[items.length - 1]!._id) : null,
+      };
+    },
+  );
+
+  app.get('/models/:id', { schema: { tags: ['models'], summary: 'One model', params: IdParams } }, async (request) => {
+    const { userId } = requireUser(request);
+    const { model, dataset } = await loadModel(db, request.params.id, userId, 'read');
+    return modelView(model, dataset.default_model);
+  });
+
+  app.get(
+    '/models/:id/file',
+    { schema: { tags: ['models'], summary: 'Download the ONNX file', params: IdParams } },
+    async (request, reply) => {
+      const { userId } = requireUser(request);
+      const { model } = await loadModel(db, request.params.id, userId, 'read');
+      const { stream } = await store.getStream(model.blob.key);
+      return reply
+        .header('content-type', 'application/octet-stream')
+        .header('content-length', String(model.blob.size))
+        .header(
+          'content-disposition',
+          `attachment; filename="${model.name.replace(/[^A-Za-z0-9._-]/g, '_')}-v${model.version}.onnx"`,
+        )
+        .header('x-content-sha256', model.blob.sha256)
+        .send(stream);
+    },
+  );
+
+  app.post(
+    '/models/:id/retire',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Retire a model: no new classifications go to it (owner only)',
+        params: IdParams,
+      },
+    },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const { model, dataset } = await loadModel(db, request.params.id, userId, 'write');
+      if (dataset.default_model && dataset.default_model.equals(model._id)) {
+        throw conflict("this is the dataset's default model; choose another default before retiring it");
+      }
+      const updated = await ClassifierModel.findOneAndUpdate(
+        { _id: model._id },
+        { $set: { status: 'retired', retired_on: model.retired_on ?? new Date() } },
+        { new: true },
+      ).lean();
+      return modelView(updated ?? model, dataset.default_model);
+    },
+  );
+
+  app.put(
+    '/datasets/:id/default-model',
+    {
+      schema: {
+        tags: ['models'],
+        summary: "Choose the dataset's default model (owner only)",
+        params: IdParams,
+        body: SetDefaultModelBody,
+      },
+    },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const dataset = await loadDataset(db, request.params.id, userId, 'write');
+      const model = await ClassifierModel.findOne({
+        _id: new Types.ObjectId(request.body.model_id),
+        dataset: dataset._id,
+      }).lean();
+      if (!model) throw badRequest('model_id is not a model of this dataset');
+      if (model.status !== 'active') throw conflict('a retired model cannot be the default');
+      await Dataset.updateOne({ _id: dataset._id }, { $set: { default_model: model._id } });
+      return modelView(model, model._id);
+    },
+  );
+};

@@ -1,0 +1,109 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { isDuplicateKeyError, type Database } from '@cxr/db';
+import { conflict, forbidden, notFound, unauthorized } from '../errors';
+import { generateApiKey } from '../lib/api-keys';
+import { userView } from '../lib/views';
+import { requireUser } from '../plugins/auth';
+import { CreateKeyBody, CreateUserBody, KeyParams, RenameUserBody } from '../schemas';
+
+export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
+  const { User, ApiKey } = db.models;
+
+  async function issueKey(userId: unknown, name: string) {
+    const key = generateApiKey();
+    await ApiKey.create({ user: userId, key_id: key.keyId, secret_hash: key.secretHash, name });
+    return { id: key.keyId, name, key: key.key };
+  }
+
+  app.post(
+    '/users',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Create a user (admins only) and return its first API key, shown this once',
+        body: CreateUserBody,
+      },
+    },
+    async (request, reply) => {
+      const principal = request.principal;
+      if (!principal) throw unauthorized('send an API key as "Authorization: Bearer <key>"');
+      if (!principal.isAdmin) throw forbidden('only an admin can create users');
+      let user;
+      try {
+        user = await User.create({ username: request.body.username, is_admin: request.body.is_admin ?? false });
+      } catch (error) {
+        if (isDuplicateKeyError(error)) throw conflict(`username '${request.body.username}' is taken`);
+        throw error;
+      }
+      const apiKey = await issueKey(user._id, 'initial');
+      return reply.code(201).send({ user: userView(user.toObject()), api_key: apiKey });
+    },
+  );
+
+  app.get('/users/me', { schema: { tags: ['users'], summary: 'The calling user' } }, async (request) => {
+    const { userId } = requireUser(request);
+    const user = await User.findById(userId).lean();
+    if (!user) throw notFound('user');
+    return userView(user);
+  });
+
+  app.patch(
+    '/users/me',
+    { schema: { tags: ['users'], summary: 'Rename the calling user', body: RenameUserBody } },
+    async (request) => {
+      const { userId } = requireUser(request);
+      try {
+        const user = await User.findByIdAndUpdate(
+          userId,
+          { $set: { username: request.body.username } },
+          { new: true },
+        ).lean();
+        if (!user) throw notFound('user');
+        return userView(user);
+      } catch (error) {
+        if (isDuplicateKeyError(error)) throw conflict(`username '${request.body.username}' is taken`);
+        throw error;
+      }
+    },
+  );
+
+  app.post(
+    '/users/me/api-keys',
+    { schema: { tags: ['users'], summary: 'Create another API key; the key is shown this once', body: CreateKeyBody } },
+    async (request, reply) => {
+      const { userId } = requireUser(request);
+      return reply.code(201).send(await issueKey(userId, request.body.name));
+    },
+  );
+
+  app.get(
+    '/users/me/api-keys',
+    { schema: { tags: ['users'], summary: 'List my API keys (never the secrets)' } },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const keys = await ApiKey.find({ user: userId }).sort({ _id: 1 }).lean();
+      return {
+        items: keys.map((k) => ({
+          id: k.key_id,
+          name: k.name,
+          created_at: k.created_at,
+          revoked_at: k.revoked_at ?? null,
+        })),
+      };
+    },
+  );
+
+  app.delete(
+    '/users/me/api-keys/:keyId',
+    { schema: { tags: ['users'], summary: 'Revoke one of my API keys', params: KeyParams } },
+    async (request, reply) => {
+      const { userId } = requireUser(request);
+      const result = await ApiKey.updateOne(
+        { user: userId, key_id: request.params.keyId, revoked_at: null },
+        { $set: { revoked_at: new Date() } },
+      );
+      if (result.matchedCount === 0) throw notFound('API key');
+      return reply.code(204).send();
+    },
+  );
+};

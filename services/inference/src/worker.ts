@@ -1,0 +1,151 @@
+import { createHash, randomUUID } from 'node:crypto';
+import * as ort from 'onnxruntime-node';
+import type { ConsumeMessage } from 'amqplib';
+import { Topology, RESULT_ROUTING_KEY, type Broker, type Disposition } from '@cxr/broker';
+import {
+  decodeMessage,
+  encodeMessage,
+  inputShape,
+  JobMessage,
+  type Classification,
+  type ProcessingError,
+  type ResultMessage,
+  type Timings,
+} from '@cxr/contracts';
+import type { Logger } from '@cxr/logging';
+import { ObjectNotFoundError, type ObjectStore } from '@cxr/storage';
+import { UnrecoverableJobError } from './errors';
+import type { ModelCache } from './model-cache';
+import { preprocess } from './preprocess';
+import { classify } from './scores';
+
+export interface WorkerDeps {
+  broker: Broker;
+  store: ObjectStore;
+  models: ModelCache;
+  logger: Logger;
+  workerId: string;
+  maxImageBytes: number;
+  maxImagePixels: number;
+}
+
+export interface WorkerStats {
+  classified: number;
+  failed: number;
+  invalid: number;
+  retried: number;
+}
+
+/** Handles one job: report started, classify, publish the result, and only then ack. */
+export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
+  const { broker, logger } = deps;
+
+  async function publishResult(
+    job: JobMessage,
+    fields: Pick<ResultMessage, 'outcome' | 'errors' | 'timings'> & { classification?: Classification },
+  ) {
+    const message: ResultMessage = {
+      v: 1,
+      type: 'cxr.result',
+      requestId: job.requestId,
+      correlationId: job.correlationId,
+      dispatchToken: job.dispatchToken,
+      worker: deps.workerId,
+      modelId: job.model.id,
+      at: new Date().toISOString(),
+      ...fields,
+    };
+    await broker.publish(Topology.resultsExchange, RESULT_ROUTING_KEY, encodeMessage(message), {
+      messageId: randomUUID(),
+      correlationId: job.correlationId,
+    });
+  }
+
+  async function fetchImage(job: JobMessage): Promise<Buffer> {
+    let bytes: Buffer;
+    try {
+      bytes = await deps.store.getBuffer(job.image.key, deps.maxImageBytes);
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) {
+        throw new UnrecoverableJobError('IMAGE_MISSING', `image ${job.image.key} is not in storage`);
+      }
+      throw error;
+    }
+    if (createHash('sha256').update(bytes).digest('hex') !== job.image.sha256) {
+      throw new UnrecoverableJobError('IMAGE_INTEGRITY', 'the stored image does not match its recorded sha256');
+    }
+    return bytes;
+  }
+
+  return async function handleJob(message: ConsumeMessage): Promise<Disposition> {
+    const decoded = decodeMessage(JobMessage, message.content);
+    if (!decoded.ok) {
+      stats.invalid += 1;
+      logger.warn({ reason: decoded.reason }, 'invalid job sent to the invalid queue');
+      await broker.publishInvalid(message, Topology.jobsQueue, decoded.reason);
+      return 'ack';
+    }
+    const job = decoded.value;
+    const log = logger.child({ requestId: job.requestId, correlationId: job.correlationId });
+    const started = performance.now();
+    const timings: Timings = { queueMs: Math.max(0, Date.now() - Date.parse(job.dispatchedAt)) };
+    await publishResult(job, { outcome: 'started', errors: [], timings: {} });
+
+    let classification: Classification;
+    try {
+      let t = performance.now();
+      const model = await deps.models.get(job.model);
+      timings.fetchModelMs = round(performance.now() - t);
+      t = performance.now();
+      const image = await fetchImage(job);
+      timings.fetchImageMs = round(performance.now() - t);
+      t = performance.now();
+      let data: Float32Array;
+      try {
+        data = await preprocess(image, job.model.inputSpec, job.keepAspectRatio, deps.maxImagePixels);
+      } catch (error) {
+        throw new UnrecoverableJobError('IMAGE_DECODE', `the image could not be decoded: ${(error as Error).message}`);
+      }
+      timings.preprocessMs = round(performance.now() - t);
+      t = performance.now();
+      let output: ort.Tensor;
+      try {
+        const input = new ort.Tensor('float32', data, inputShape(job.model.inputSpec, 1));
+        const result = await model.session.run({ [model.inputName]: input });
+        output = result[model.outputName]!;
+      } catch (error) {
+        throw new UnrecoverableJobError(
+          'INFERENCE_FAILED',
+          `ONNX Runtime failed: ${(error as Error).message.split('\n')[0]}`,
+        );
+      }
+      timings.inferenceMs = round(performance.now() - t);
+      try {
+        classification = classify(job.model.labels, output.data as Float32Array, job.model.inputSpec.output);
+      } catch (error) {
+        throw new UnrecoverableJobError('OUTPUT_INVALID', (error as Error).message);
+      }
+    } catch (error) {
+      if (!(error instanceof UnrecoverableJobError)) {
+        stats.retried += 1;
+        log.warn({ err: error }, 'transient failure; the job goes back to the queue');
+        return 'requeue';
+      }
+      timings.totalMs = round(performance.now() - started);
+      const errors: ProcessingError[] = [{ code: error.code, message: error.message.slice(0, 2000) }];
+      await publishResult(job, { outcome: 'failed', errors, timings });
+      stats.failed += 1;
+      log.info({ code: error.code }, 'job failed');
+      return 'ack';
+    }
+    timings.totalMs = round(performance.now() - started);
+    await publishResult(job, { outcome: 'classified', errors: [], timings, classification });
+    stats.classified += 1;
+    log.info({ label: classification.label, score: classification.score, totalMs: timings.totalMs }, 'job classified');
+    return 'ack';
+  };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify';
+import type { Broker } from '@cxr/broker';
+import type { Database } from '@cxr/db';
+import { buildHealthApp } from '@cxr/lifecycle';
+import type { RecorderStats } from './recorder';
+
+/** The results service's HTTP face: health of its dependencies and its counters. */
+export function buildApp(deps: { broker: Broker; db: Database; stats: RecorderStats }): FastifyInstance {
+  return buildHealthApp(
+    {
+      mongodb: () => deps.db.ping(),
+      rabbitmq: async () => {
+        if (!deps.broker.isOpen) throw new Error('connection closed');
+      },
+    },
+    () => ({ ...deps.stats }),
+  );
+}
