@@ -1,0 +1,149 @@
+import { buildDemoModel, renderSample, type SampleKind } from '@cxr/demo-model';
+import { Client, createUser, imageForm, modelForm } from '@cxr/client';
+import { startSystem, type System } from '../support/system';
+
+jest.setTimeout(120_000);
+
+interface RequestView {
+  id: string;
+  state: string;
+  result: { label: string; score: number; scores: { label: string; score: number }[] } | null;
+  errors: { code: string; message: string }[];
+  model: string;
+  timings: Record<string, number>;
+}
+
+describe('a user classifies chest X-rays through gateway, inference and results', () => {
+  let system: System;
+  let alice: Client;
+  let datasetId: string;
+  let modelId: string;
+
+  beforeAll(async () => {
+    system = await startSystem();
+    alice = (await createUser(new Client(system.gatewayUrl, system.adminKey), 'alice')).client;
+  });
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  it('reports every dependency up on /health of each service', async () => {
+    for (const name of ['gateway', 'inference', 'results'] as const) {
+      const response = await fetch(system.healthUrl(name));
+      const body = (await response.json()) as { status: string; dependencies: Record<string, { up: boolean }> };
+      expect(response.status).toBe(200);
+      expect(body.status).toBe('ok');
+      for (const dep of Object.values(body.dependencies)) expect(dep.up).toBe(true);
+    }
+  });
+
+  it('refuses calls without a valid key', async () => {
+    const anonymous = new Client(system.gatewayUrl);
+    expect((await anonymous.get('/v1/datasets')).status).toBe(401);
+    const forged = anonymous.withKey(`cxr_${'0'.repeat(16)}_${'A'.repeat(43)}`);
+    const response = await forged.get('/v1/datasets');
+    expect(response.status).toBe(401);
+    expect(response.body.message).toMatch(/not valid/);
+  });
+
+  it('creates a dataset and uploads the demo model, which becomes the default', async () => {
+    const dataset = await alice.post('/v1/datasets', {
+      name: 'synthetic-cxr',
+      display_name: 'Synthetic chest X-rays',
+      img_width: 128,
+      img_height: 128,
+      maintain_ratio: true,
+    });
+    expect(dataset.status).toBe(201);
+    datasetId = dataset.body.id as string;
+
+    const demo = buildDemoModel();
+    const upload = await alice.post(
+      `/v1/datasets/${datasetId}/models`,
+      modelForm(demo.onnx, demo.labels, demo.inputSpec),
+    );
+    expect(upload.status).toBe(201);
+    expect(upload.body).toMatchObject({
+      version: 1,
+      status: 'active',
+      is_default: true,
+      labels: demo.labels,
+      size: demo.onnx.length,
+    });
+    modelId = upload.body.id as string;
+
+    const download = await fetch(`${system.gatewayUrl}/v1/models/${modelId}/file`, {
+      headers: { authorization: `Bearer ${alice.apiKey}` },
+    });
+    expect(Buffer.from(await download.arrayBuffer()).equals(demo.onnx)).toBe(true);
+  });
+
+  it('classifies each kind of sample with its label, exactly once', async () => {
+    const kinds: SampleKind[] = ['dark', 'bright', 'striped'];
+    const submitted: { kind: SampleKind; id: string }[] = [];
+    for (const kind of kinds) {
+      const image = await renderSample(kind, { width: 256, height: 256, seed: 7 });
+      const response = await alice.post(`/v1/datasets/${datasetId}/classifications`, imageForm(image));
+      expect(response.status).toBe(202);
+      expect(response.body.state).toBe('queued');
+      submitted.push({ kind, id: response.body.id as string });
+    }
+    for (const { kind, id } of submitted) {
+      const view = await alice.get<RequestView>(`/v1/classifications/${id}?wait=30`);
+      expect(view.status).toBe(200);
+      expect(view.body.state).toBe('classified');
+      expect(view.body.result?.label).toBe(kind);
+      expect(view.body.result?.scores.map((s) => s.label)).toEqual(['dark', 'bright', 'striped']);
+      expect(view.body.result!.scores.reduce((a, s) => a + s.score, 0)).toBeCloseTo(1, 4);
+      expect(view.body.model).toBe(modelId);
+      expect(view.body.timings.inferenceMs).toBeGreaterThanOrEqual(0);
+    }
+    const { ClassificationResult, DispatchToken } = system.db.models;
+    for (const { id } of submitted) {
+      expect(await ClassificationResult.countDocuments({ request: id })).toBe(1);
+      const tokens = await DispatchToken.find({ request: id }).lean();
+      expect(tokens).toHaveLength(1);
+      expect(tokens[0]!.used_at).not.toBeNull();
+      // Only the hash is stored.
+      expect(tokens[0]!.token_hash).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+
+  it('classifies a JPEG sent to a chosen model, and lists requests with filters', async () => {
+    const image = await renderSample('striped', { width: 300, height: 300, format: 'jpeg', seed: 3 });
+    const response = await alice.post(`/v1/models/${modelId}/classifications`, imageForm(image, 'x.jpg'));
+    expect(response.status).toBe(202);
+    const view = await alice.get<RequestView>(`/v1/classifications/${response.body.id as string}?wait=30`);
+    expect(view.body.result?.label).toBe('striped');
+
+    const list = await alice.get<{ items: { id: string; state: string; label: string }[] }>(
+      `/v1/classifications?dataset=${datasetId}&state=classified&limit=2`,
+    );
+    expect(list.status).toBe(200);
+    expect(list.body.items).toHaveLength(2);
+    expect(list.body.items[0]!.id).toBe(response.body.id);
+    expect(list.body.items[0]!.label).toBe('striped');
+  });
+
+  it('answers the same request again for a repeated Idempotency-Key', async () => {
+    const image = await renderSample('dark', { seed: 11 });
+    const first = await alice.post(`/v1/datasets/${datasetId}/classifications`, imageForm(image), {
+      'idempotency-key': 'scan-42',
+    });
+    const second = await alice.post(`/v1/datasets/${datasetId}/classifications`, imageForm(image), {
+      'idempotency-key': 'scan-42',
+    });
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(200);
+    expect(second.body.id).toBe(first.body.id);
+  });
+
+  it('publishes an OpenAPI document of the API', async () => {
+    const doc = await alice.get<{ openapi: string; paths: Record<string, unknown> }>('/v1/openapi.json');
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/datasets', '/v1/datasets/{id}/models', '/v1/classifications/{id}']),
+    );
+  });
+});

@@ -1,0 +1,163 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import amqp from 'amqplib';
+import { RESULT_ROUTING_KEY, Topology } from '@cxr/broker';
+import { decodeMessage, encodeMessage, JobMessage, type ResultMessage } from '@cxr/contracts';
+import { buildDemoModel, renderSample } from '@cxr/demo-model';
+import { Client, createUser, imageForm, modelForm } from '@cxr/client';
+import { startSystem, type System } from '../support/system';
+
+jest.setTimeout(120_000);
+
+/**
+ * No inference service runs here: the test takes the job from the queue itself, as a worker
+ * would, so it holds the real dispatch token, and plays both an honest and a hostile worker.
+ */
+describe('the results consumer records a result only with the right, unused dispatch token', () => {
+  let system: System;
+  let carol: Client;
+  let connection: amqp.ChannelModel;
+  let channel: amqp.ConfirmChannel;
+  let job: JobMessage;
+
+  async function publishResult(message: ResultMessage): Promise<void> {
+    channel.publish(Topology.resultsExchange, RESULT_ROUTING_KEY, encodeMessage(message), {
+      persistent: true,
+      messageId: randomUUID(),
+    });
+    await channel.waitForConfirms();
+  }
+
+  async function resultsStats(): Promise<{ recorded: number; refused: Record<string, number> }> {
+    const response = await fetch(system.healthUrl('results').replace('/health', '/stats'));
+    return (await response.json()) as { recorded: number; refused: Record<string, number> };
+  }
+
+  async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const value = await probe();
+      if (ok(value) || Date.now() > deadline) return value;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  function resultFor(token: string, label: string): ResultMessage {
+    return {
+      v: 1,
+      type: 'cxr.result',
+      requestId: job.requestId,
+      correlationId: job.correlationId,
+      dispatchToken: token,
+      outcome: 'classified',
+      worker: 'test-worker',
+      modelId: job.model.id,
+      at: new Date().toISOString(),
+      classification: { label, score: 1, scores: [{ label, score: 1 }] },
+      errors: [],
+      timings: {},
+    };
+  }
+
+  beforeAll(async () => {
+    system = await startSystem(['gateway', 'results']);
+    carol = (await createUser(new Client(system.gatewayUrl, system.adminKey), 'carol')).client;
+    const dataset = await carol.post('/v1/datasets', {
+      name: 'tokens',
+      display_name: 'Tokens',
+      img_width: 64,
+      img_height: 64,
+    });
+    const demo = buildDemoModel();
+    await carol.post(
+      `/v1/datasets/${dataset.body.id as string}/models`,
+      modelForm(demo.onnx, demo.labels, demo.inputSpec),
+    );
+    const submitted = await carol.post(
+      `/v1/datasets/${dataset.body.id as string}/classifications`,
+      imageForm(await renderSample('dark')),
+    );
+    expect(submitted.status).toBe(202);
+
+    connection = await amqp.connect(system.vhost.amqpUrl);
+    channel = await connection.createConfirmChannel();
+    const message = await until(
+      () => channel.get(Topology.jobsQueue, { noAck: true }),
+      (m) => m !== false,
+    );
+    if (!message) throw new Error('no job was published');
+    const decoded = decodeMessage(JobMessage, message.content);
+    if (!decoded.ok) throw new Error(decoded.reason);
+    job = decoded.value;
+    expect(job.requestId).toBe(submitted.body.id);
+  });
+  afterAll(async () => {
+    await connection?.close();
+    await system?.stop();
+  });
+
+  it('refuses a result with a made-up token and records nothing', async () => {
+    await publishResult(resultFor(randomBytes(32).toString('base64url'), 'bright'));
+    const stats = await until(resultsStats, (s) => s.refused.forged! >= 1);
+    expect(stats.refused.forged).toBe(1);
+    expect(await system.db.models.ClassificationResult.countDocuments({})).toBe(0);
+    const view = await carol.get(`/v1/classifications/${job.requestId}`);
+    expect(view.body.state).toBe('queued');
+  });
+
+  it('records the result that carries the job token', async () => {
+    await publishResult(resultFor(job.dispatchToken, 'dark'));
+    const view = await carol.get<{ state: string; result: { label: string } }>(
+      `/v1/classifications/${job.requestId}?wait=15`,
+    );
+    expect(view.body.state).toBe('classified');
+    expect(view.body.result.label).toBe('dark');
+  });
+
+  it('refuses the same token replayed with another answer, leaving the result unchanged', async () => {
+    await publishResult(resultFor(job.dispatchToken, 'striped'));
+    const stats = await until(resultsStats, (s) => s.refused.replayed! >= 1);
+    expect(stats.refused.replayed).toBe(1);
+    expect(stats.recorded).toBe(1);
+    const results = await system.db.models.ClassificationResult.find({ request: job.requestId }).lean();
+    expect(results).toHaveLength(1);
+    expect(results[0]!.classification?.label).toBe('dark');
+  });
+
+  it('refuses a token that has expired', async () => {
+    const { DispatchToken } = system.db.models;
+    // A second dispatch of another request whose token is already past its expiry.
+    const submitted = await carol.post(
+      `/v1/models/${job.model.id}/classifications`,
+      imageForm(await renderSample('bright')),
+    );
+    const message = await until(
+      () => channel.get(Topology.jobsQueue, { noAck: true }),
+      (m) => m !== false,
+    );
+    if (!message) throw new Error('no job');
+    const decoded = decodeMessage(JobMessage, message.content);
+    if (!decoded.ok) throw new Error(decoded.reason);
+    await DispatchToken.updateOne(
+      { request: submitted.body.id },
+      { $set: { expires_at: new Date(Date.now() - 1000) } },
+    );
+    job = decoded.value;
+    await publishResult(resultFor(job.dispatchToken, 'bright'));
+    const stats = await until(resultsStats, (s) => s.refused.stale! >= 1);
+    expect(stats.refused.stale).toBe(1);
+    expect(await system.db.models.ClassificationResult.countDocuments({ request: submitted.body.id })).toBe(0);
+  });
+
+  it('sends a malformed result to the invalid queue with the reason', async () => {
+    channel.publish(Topology.resultsExchange, RESULT_ROUTING_KEY, Buffer.from('{"v":1,"type":"cxr.result"}'), {
+      persistent: true,
+    });
+    await channel.waitForConfirms();
+    const dead = await until(
+      () => channel.get(Topology.invalidQueue, { noAck: true }),
+      (m) => m !== false,
+    );
+    expect(dead).not.toBe(false);
+    if (dead) expect(String(dead.properties.headers?.['x-cxr-reason'])).toMatch(/requestId|required/i);
+  });
+});

@@ -1,0 +1,170 @@
+import amqp from 'amqplib';
+import { Topology } from '@cxr/broker';
+import { buildDemoModel, renderSample, type SampleKind } from '@cxr/demo-model';
+import { Types } from '@cxr/db';
+import { Client, createUser, imageForm, modelForm } from '@cxr/client';
+import { startSystem, type System } from '../support/system';
+
+jest.setTimeout(180_000);
+
+interface View {
+  state: string;
+  result: { label: string } | null;
+  errors: { code: string; message: string }[];
+}
+
+async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function setUp(system: System, name: string) {
+  const user = (await createUser(new Client(system.gatewayUrl, system.adminKey), name)).client;
+  const dataset = await user.post('/v1/datasets', {
+    name: 'recovery',
+    display_name: 'Recovery',
+    img_width: 64,
+    img_height: 64,
+  });
+  const demo = buildDemoModel();
+  const model = await user.post(
+    `/v1/datasets/${dataset.body.id as string}/models`,
+    modelForm(demo.onnx, demo.labels, demo.inputSpec),
+  );
+  expect(model.status).toBe(201);
+  return { user, datasetId: dataset.body.id as string, modelId: model.body.id as string };
+}
+
+async function submitMany(user: Client, datasetId: string, count: number) {
+  const kinds: SampleKind[] = ['dark', 'bright', 'striped'];
+  const submitted: { id: string; kind: SampleKind }[] = [];
+  for (let i = 0; i < count; i++) {
+    const kind = kinds[i % 3]!;
+    const response = await user.post(
+      `/v1/datasets/${datasetId}/classifications`,
+      imageForm(await renderSample(kind, { seed: i })),
+    );
+    expect(response.status).toBe(202);
+    submitted.push({ id: response.body.id as string, kind });
+  }
+  return submitted;
+}
+
+async function expectAllClassifiedOnce(system: System, user: Client, submitted: { id: string; kind: SampleKind }[]) {
+  for (const { id, kind } of submitted) {
+    const view = await user.get<View>(`/v1/classifications/${id}?wait=60`);
+    expect({ id, state: view.body.state, label: view.body.result?.label }).toEqual({
+      id,
+      state: 'classified',
+      label: kind,
+    });
+    expect(await system.db.models.ClassificationResult.countDocuments({ request: id })).toBe(1);
+  }
+}
+
+describe('nothing is lost and nothing is recorded twice, whatever process dies', () => {
+  describe('with all three services', () => {
+    let system: System;
+    let user: Client;
+    let datasetId: string;
+
+    beforeAll(async () => {
+      system = await startSystem();
+      ({ user, datasetId } = await setUp(system, 'frank'));
+    });
+    afterAll(async () => {
+      await system?.stop();
+    });
+
+    it('when an inference worker is killed mid-job, a new one finishes every request exactly once', async () => {
+      await system.kill('inference');
+      const submitted = await submitMany(user, datasetId, 12);
+      // Jobs wait in the queue; the worker takes some and dies without acking them.
+      await system.start('inference', { PREFETCH: '4' });
+      await until(
+        () => system.db.models.ClassificationRequest.countDocuments({ state: { $ne: 'queued' } }),
+        (n) => n >= 1,
+      );
+      expect(await system.kill('inference', 'SIGKILL')).toBeNull();
+      await system.start('inference');
+      await expectAllClassifiedOnce(system, user, submitted);
+    });
+
+    it('when the results consumer is killed, results wait in their queue and are recorded once after it returns', async () => {
+      expect(await system.kill('results', 'SIGKILL')).toBeNull();
+      const submitted = await submitMany(user, datasetId, 6);
+      const statsUrl = system.healthUrl('inference').replace('/health', '/stats');
+      const before = ((await (await fetch(statsUrl)).json()) as { classified: number }).classified;
+      await until(
+        async () => ((await (await fetch(statsUrl)).json()) as { classified: number }).classified,
+        (n) => n >= before + 6,
+      );
+      for (const { id } of submitted)
+        expect((await user.get<View>(`/v1/classifications/${id}`)).body.state).not.toBe('classified');
+      await system.start('results');
+      await expectAllClassifiedOnce(system, user, submitted);
+    });
+
+    it('when the gateway dies between recording a request and publishing its job, the sweeper publishes it', async () => {
+      const [template] = await submitMany(user, datasetId, 1);
+      await user.get(`/v1/classifications/${template!.id}?wait=30`);
+      const original = await system.db.models.ClassificationRequest.findById(template!.id).lean();
+      // What a gateway that died right after its insert leaves behind: a request never dispatched.
+      const orphanId = new Types.ObjectId();
+      await system.db.models.ClassificationRequest.collection.insertOne({
+        ...original!,
+        _id: orphanId,
+        idempotency_key: String(orphanId),
+        state: 'queued',
+        dispatch_count: 0,
+        dispatched_at: null,
+        assigned_on: null,
+        attempts: 0,
+        completed_at: null,
+        created_at: new Date(Date.now() - 10_000),
+      });
+      expect(await system.kill('gateway', 'SIGKILL')).toBeNull();
+      await system.start('gateway');
+      const view = await user.get<View>(`/v1/classifications/${String(orphanId)}?wait=30`);
+      expect(view.body.state).toBe('classified');
+      expect(view.body.result?.label).toBe(template!.kind);
+      expect(await system.db.models.ClassificationResult.countDocuments({ request: orphanId })).toBe(1);
+    });
+  });
+
+  describe('with a job that no worker can finish', () => {
+    let system: System;
+
+    beforeAll(async () => {
+      system = await startSystem(['gateway', 'results']);
+    });
+    afterAll(async () => {
+      await system?.stop();
+    });
+
+    it('dead-letters it after the delivery limit and fails its request with the reason, once', async () => {
+      const { user, datasetId } = await setUp(system, 'grace');
+      const [submitted] = await submitMany(user, datasetId, 1);
+      // Workers that crash on the job: each takes it and gives it back unfinished.
+      const connection = await amqp.connect(system.vhost.amqpUrl);
+      const channel = await connection.createChannel();
+      let deliveries = 0;
+      await channel.consume(Topology.jobsQueue, (message) => {
+        if (!message) return;
+        deliveries += 1;
+        channel.nack(message, false, true);
+      });
+      const view = await user.get<View>(`/v1/classifications/${submitted!.id}?wait=30`);
+      await connection.close();
+      expect(view.body.state).toBe('failed');
+      expect(view.body.errors[0]?.code).toBe('DELIVERY_LIMIT');
+      expect(view.body.errors[0]?.message).toMatch(/no worker could finish this job/);
+      expect(deliveries).toBeGreaterThanOrEqual(3);
+      expect(await system.db.models.ClassificationResult.countDocuments({ request: submitted!.id })).toBe(1);
+    });
+  });
+});

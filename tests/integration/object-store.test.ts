@@ -1,0 +1,58 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ObjectNotFoundError, ObjectTooLargeError } from '@cxr/storage';
+import { createTestBucket, type TestBucket } from '../support/stack';
+
+function chunkedStream(total: number, chunk: number, hash: ReturnType<typeof createHash>): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= total) return this.push(null);
+      const piece = randomBytes(Math.min(chunk, total - sent));
+      sent += piece.length;
+      hash.update(piece);
+      this.push(piece);
+    },
+  });
+}
+
+describe('S3 server through the object store', () => {
+  let t: TestBucket;
+  beforeAll(async () => {
+    t = await createTestBucket();
+  });
+  afterAll(async () => {
+    await t?.destroy();
+  });
+
+  it('streams a 10 MB object in and out without holding it whole, then deletes it', async () => {
+    const size = 10 * 1024 * 1024;
+    const sent = createHash('sha256');
+    // Unknown length: goes through multipart upload, one part in memory at a time.
+    await t.store.put('blobs/ten-mb', chunkedStream(size, 256 * 1024, sent), {
+      contentType: 'application/octet-stream',
+    });
+
+    const { stream, size: stored } = await t.store.getStream('blobs/ten-mb');
+    expect(stored).toBe(size);
+    const received = createHash('sha256');
+    let count = 0;
+    for await (const piece of stream) {
+      received.update(piece as Buffer);
+      count += (piece as Buffer).length;
+    }
+    expect(count).toBe(size);
+    expect(received.digest('hex')).toBe(sent.digest('hex'));
+
+    await t.store.delete('blobs/ten-mb');
+    await expect(t.store.getStream('blobs/ten-mb')).rejects.toBeInstanceOf(ObjectNotFoundError);
+  });
+
+  it('puts a buffer with metadata and refuses to read more than asked', async () => {
+    const body = randomBytes(4096);
+    await t.store.put('small', body, { contentType: 'image/png' });
+    expect((await t.store.getBuffer('small', 4096)).equals(body)).toBe(true);
+    await expect(t.store.getBuffer('small', 100)).rejects.toBeInstanceOf(ObjectTooLargeError);
+    expect(await t.store.listKeys('sm')).toEqual(['small']);
+  });
+});

@@ -1,0 +1,170 @@
+// Starts the three services as separate processes on the real servers, each test file with
+// its own vhost, database and bucket, and drives them over HTTP like a client would.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import amqp from 'amqplib';
+import { declareTopology } from '@cxr/broker';
+import { connectDatabase, type Database } from '@cxr/db';
+import { ObjectStore } from '@cxr/storage';
+import { createVhost, randomName, stackEnv, type TestVhost } from './stack';
+
+const ROOT = resolve(__dirname, '..', '..');
+export type ServiceName = 'gateway' | 'inference' | 'results';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+interface Running {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<number | null>;
+}
+
+export interface System {
+  gatewayUrl: string;
+  adminKey: string;
+  vhost: TestVhost;
+  db: Database;
+  store: ObjectStore;
+  logDir: string;
+  start(name: ServiceName, extraEnv?: Record<string, string>): Promise<void>;
+  /** Sends a signal and waits for the process to end. */
+  kill(name: ServiceName, signal?: NodeJS.Signals): Promise<number | null>;
+  healthUrl(name: ServiceName): string;
+  logs(name: ServiceName): string;
+  stop(): Promise<void>;
+}
+
+async function waitForHealth(url: string, running: Running, name: string, logFile: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let exited = false;
+  void running.exited.then(() => {
+    exited = true;
+  });
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`${name} exited during start; log: ${logFile}\n${tail(logFile)}`);
+    try {
+      const response = await fetch(url);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} did not become healthy at ${url} within 60 s; log: ${logFile}\n${tail(logFile)}`);
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-30).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export async function startSystem(services: ServiceName[] = ['gateway', 'inference', 'results']): Promise<System> {
+  const env = stackEnv();
+  const vhost = await createVhost();
+  const connection = await amqp.connect(vhost.amqpUrl);
+  await declareTopology(await connection.createChannel(), { jobDeliveryLimit: 3 });
+  await connection.close();
+
+  const database = randomName('e2e').replace('-', '_');
+  const bucket = randomName('e2e');
+  const db = await connectDatabase(env.mongoUri, database);
+  const store = ObjectStore.fromConfig({ ...env.s3, bucket });
+  await store.ensureBucket();
+  const adminKey = randomBytes(32).toString('base64url');
+  const logDir = mkdtempSync(join(tmpdir(), 'cxr-e2e-'));
+  const running = new Map<ServiceName, Running>();
+  const ports: Record<ServiceName, number> = {
+    gateway: await freePort(),
+    inference: await freePort(),
+    results: await freePort(),
+  };
+
+  const common = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    LOG_LEVEL: process.env.TEST_SERVICE_LOG_LEVEL ?? 'info',
+    AMQP_URL: vhost.amqpUrl,
+    MONGODB_URI: env.mongoUri,
+    MONGODB_DATABASE: database,
+    S3_ENDPOINT: env.s3.endpoint,
+    S3_REGION: env.s3.region,
+    S3_ACCESS_KEY_ID: env.s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: env.s3.secretAccessKey,
+    S3_BUCKET: bucket,
+  };
+  const perService: Record<ServiceName, Record<string, string>> = {
+    gateway: {
+      PORT: String(ports.gateway),
+      ADMIN_API_KEY: adminKey,
+      NODE_ENV: 'test',
+      SWEEP_INTERVAL_SECONDS: '1',
+      UNPUBLISHED_GRACE_SECONDS: '2',
+    },
+    inference: { HEALTH_PORT: String(ports.inference), WORKER_ID: `e2e-${randomBytes(3).toString('hex')}` },
+    results: { HEALTH_PORT: String(ports.results) },
+  };
+
+  const system: System = {
+    gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
+    adminKey,
+    vhost,
+    db,
+    store,
+    logDir,
+    healthUrl: (name) => `http://127.0.0.1:${ports[name]}/health`,
+    logs: (name) => tail(join(logDir, `${name}.log`)),
+    async start(name, extraEnv = {}) {
+      const logFile = join(logDir, `${name}.log`);
+      const out = createWriteStream(logFile, { flags: 'a' });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'services', name, 'src', 'server.ts')], {
+        cwd: ROOT,
+        env: { ...common, ...perService[name], ...extraEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout?.pipe(out);
+      child.stderr?.pipe(out);
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      const entry = { child, port: ports[name], exited };
+      running.set(name, entry);
+      await waitForHealth(system.healthUrl(name), entry, name, logFile);
+    },
+    async kill(name, signal = 'SIGTERM') {
+      const entry = running.get(name);
+      if (!entry) return null;
+      running.delete(name);
+      entry.child.kill(signal);
+      return entry.exited;
+    },
+    async stop() {
+      await Promise.all([...running.keys()].map((name) => system.kill(name, 'SIGTERM')));
+      await db.connection.dropDatabase().catch(() => undefined);
+      await db.close();
+      await store.destroyBucket().catch(() => undefined);
+      store.close();
+      await vhost.destroy();
+    },
+  };
+  try {
+    for (const name of services) await system.start(name);
+  } catch (error) {
+    await system.stop();
+    throw error;
+  }
+  return system;
+}
