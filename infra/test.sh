@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a developer's: installs what is missing, starts
+# the test stack (its own ports and state folder, beside any dev stack), runs typecheck, lint
+# and every jest project (unit, integration, e2e), then stops the stack.
+#
+#   ./cxr test [jest args…]        CXR_TEST_REUSE_STACK=1 keeps the stack up afterwards (and reuses it).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=infra/deps.sh
+source infra/deps.sh
+
+export CXR_STACK=test
+ensure_npm_deps "$ROOT"
+if [[ "${CXR_TEST_REUSE_STACK:-0}" != 1 ]]; then
+  trap 'bash infra/stack.sh down' EXIT
+fi
+bash infra/stack.sh up
+set -a
+# shellcheck disable=SC1090
+source <(bash infra/stack.sh env)
+set +a
+
+echo "[test] typecheck"
+npx tsc -p tsconfig.json
+echo "[test] lint"
+npx eslint .
+echo "[test] jest"
+npx jest --ci "$@"
