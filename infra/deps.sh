@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Installs the npm dependencies when they are missing or older than the lock file.
 # Sourced by infra/test.sh and infra/run.sh.
 ensure_npm_deps() {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Local server stack for CXR Classify: RabbitMQ, FerretDB (MongoDB API), VersityGW (S3).
+#
+#   bash infra/stack.sh up|status|down|env
+#
+# Environment (all optional): CXR_STACK=dev|test, CXR_STATE_DIR, CXR_CACHE_DIR,
+# CXR_AMQP_PORT, CXR_RABBITMQ_MGMT_PORT, CXR_RABBITMQ_DIST_PORT, CXR_EPMD_PORT,
+# CXR_MONGO_PORT, CXR_S3_PORT. Test-stack defaults are the dev ports + 10.
+set -euo pipefail
+
+# shellcheck source=infra/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=infra/servers/rabbitmq.sh
+source "$INFRA_DIR/servers/rabbitmq.sh"
+# shellcheck source=infra/servers/ferretdb.sh
+source "$INFRA_DIR/servers/ferretdb.sh"
+# shellcheck source=infra/servers/s3.sh
+source "$INFRA_DIR/servers/s3.sh"
+
+usage() {
+  echo "usage: [CXR_STACK=dev|test] bash infra/stack.sh up|status|down|env" >&2
+  exit 2
+}
+
+# Serialise up/down of one state dir (e.g. two terminals running 'up' at once).
+lock_state_dir() {
+  mkdir -p "$CXR_STATE_DIR"
+  exec 8>"$CXR_STATE_DIR/.stack.lock"
+  flock 8
+}
+
+# shell-safe single quoting for stack.env
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+write_stack_env() {
+  local amqp="$LOOPBACK:$CXR_AMQP_PORT/cxr" tmp="$STACK_ENV_FILE.tmp.$$"
+  (
+    umask 077
+    {
+      echo "CXR_STACK=$(q "$CXR_STACK")"
+      echo "AMQP_ADMIN_URL=$(q "amqp://cxr-admin:$CXR_RABBITMQ_ADMIN_PASSWORD@$amqp")"
+      echo "AMQP_GATEWAY_URL=$(q "amqp://cxr-gateway:$CXR_RABBITMQ_GATEWAY_PASSWORD@$amqp")"
+      echo "AMQP_INFERENCE_URL=$(q "amqp://cxr-inference:$CXR_RABBITMQ_INFERENCE_PASSWORD@$amqp")"
+      echo "AMQP_RESULTS_URL=$(q "amqp://cxr-results:$CXR_RABBITMQ_RESULTS_PASSWORD@$amqp")"
+      echo "RABBITMQ_MANAGEMENT_URL=$(q "http://$LOOPBACK:$CXR_RABBITMQ_MGMT_PORT")"
+      echo "RABBITMQ_ADMIN_USER=$(q cxr-admin)"
+      echo "RABBITMQ_ADMIN_PASSWORD=$(q "$CXR_RABBITMQ_ADMIN_PASSWORD")"
+      echo "MONGODB_URI=$(q "mongodb://$LOOPBACK:$CXR_MONGO_PORT/")"
+      echo "S3_ENDPOINT=$(q "http://$LOOPBACK:$CXR_S3_PORT")"
+      echo "S3_REGION=$(q us-east-1)"
+      echo "S3_ACCESS_KEY_ID=$(q "$CXR_S3_ACCESS_KEY")"
+      echo "S3_SECRET_ACCESS_KEY=$(q "$CXR_S3_SECRET_KEY")"
+    } >"$tmp"
+  )
+  mv "$tmp" "$STACK_ENV_FILE"
+  chmod 600 "$STACK_ENV_FILE"
+}
+
+cmd_up() {
+  local start=$SECONDS
+  lock_state_dir
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  load_secrets
+  log "stack '$CXR_STACK', state dir $CXR_STATE_DIR"
+  rabbitmq_up
+  ferretdb_up
+  s3_up
+  write_stack_env
+  log "all servers up in $((SECONDS - start))s; environment: $STACK_ENV_FILE (bash infra/stack.sh env)"
+}
+
+cmd_status() {
+  local rc=0
+  rabbitmq_status || rc=1
+  ferretdb_status || rc=1
+  s3_status || rc=1
+  return "$rc"
+}
+
+cmd_down() {
+  lock_state_dir
+  log "stopping stack '$CXR_STACK' ($CXR_STATE_DIR)"
+  s3_down
+  ferretdb_down
+  rabbitmq_down
+  # Nothing of this stack may remain: check every port it owns.
+  local p left=()
+  for p in "$CXR_AMQP_PORT" "$CXR_RABBITMQ_MGMT_PORT" "$CXR_RABBITMQ_DIST_PORT" "$CXR_EPMD_PORT" "$CXR_MONGO_PORT" "$CXR_S3_PORT"; do
+    port_open "$p" && left+=("$p")
+  done
+  if ((${#left[@]})); then
+    echo "[stack] ERROR: ports still listening after down: ${left[*]}" >&2
+    for p in "${left[@]}"; do ss -ltnpH "sport = :$p" >&2 || true; done
+    exit 1
+  fi
+  log "stack '$CXR_STACK' is down (data kept in $CXR_STATE_DIR)"
+}
+
+cmd_env() {
+  [[ -s "$STACK_ENV_FILE" ]] || die "$STACK_ENV_FILE does not exist; run 'CXR_STACK=$CXR_STACK bash infra/stack.sh up' first"
+  cat "$STACK_ENV_FILE"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  status) cmd_status ;;
+  down) cmd_down ;;
+  env) cmd_env ;;
+  *) usage ;;
+esac
