@@ -54,6 +54,8 @@ describe('RabbitMQ through the broker', () => {
     expect(second.content.toString()).toBe('unacked');
     expect(second.fields.redelivered).toBe(true);
     again.ack(second);
+    // A round trip so the broker has processed the ack before the connection closes.
+    await again.checkQueue(Topology.jobsQueue);
     await connection.close();
   });
 

@@ -30,7 +30,7 @@ export interface BrokerOptions {
  */
 export class Broker extends EventEmitter {
   private closing: Promise<void> | null = null;
-  private readonly consumers: { channel: Channel; tag: string }[] = [];
+  private readonly consumers: { channel: Channel; tag: string; queue: string }[] = [];
   private inFlight = 0;
   private readonly idle = new EventEmitter();
   private open = true;
@@ -194,7 +194,7 @@ export class Broker extends EventEmitter {
       },
       { noAck: false },
     );
-    this.consumers.push({ channel, tag: consumerTag });
+    this.consumers.push({ channel, tag: consumerTag, queue });
   }
 
   /** Stops consuming, lets in-flight messages finish (up to `graceMs`), then closes. Idempotent. */
@@ -215,8 +215,12 @@ export class Broker extends EventEmitter {
       const timer = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([once(this.idle, 'idle'), timer]);
     }
-    for (const { channel } of this.consumers) {
+    for (const { channel, queue } of this.consumers) {
       try {
+        // Acks are asynchronous; closing right after the last one can lose it (seen with quorum
+        // queues on RabbitMQ 3.10: the message came back). A round trip on the same channel
+        // makes sure the broker has processed every ack sent before it.
+        await channel.checkQueue(queue);
         await channel.close();
       } catch {
         // already closed with the connection
