@@ -53,13 +53,15 @@ start_service() {
       "MONGODB_URI=$MONGODB_URI" "MONGODB_DATABASE=cxr"
       "S3_ENDPOINT=$S3_ENDPOINT" "S3_REGION=$S3_REGION" "S3_BUCKET=cxr-classify"
       "S3_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID" "S3_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY"
+      # The pinned SDK runs on Node 20; its notice that later releases need Node 22 is in the README.
+      "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true"
     )
     setsid env -i "${common[@]}" "$@" node --import tsx "services/$service/src/server.ts" >>"$logfile" 2>&1 </dev/null &
     echo $! >"$pidfile"
     log "$name started (pid $!, log $logfile)"
   fi
   for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "$health"; then return 0; fi
+    if curl -fs -o /dev/null "$health"; then return 0; fi
     if ! pid_alive "$pidfile"; then break; fi
     sleep 0.5
   done
@@ -102,14 +104,15 @@ cmd_up() {
   ensure_npm_deps "$ROOT"
   bash infra/stack.sh up
   load_env
-  AMQP_ADMIN_URL="$AMQP_ADMIN_URL" npx tsx infra/tools/declare-topology.ts
+  AMQP_ADMIN_URL="$AMQP_ADMIN_URL" node --import tsx infra/tools/declare-topology.ts
+  # The gateway first: it creates the bucket the workers read from.
+  start_service gateway "http://127.0.0.1:$GATEWAY_PORT/health" \
+    "AMQP_URL=$AMQP_GATEWAY_URL" "PORT=$GATEWAY_PORT" "ADMIN_API_KEY=$ADMIN_API_KEY" "NODE_ENV=development"
   start_service results "http://127.0.0.1:$RESULTS_PORT/health" "AMQP_URL=$AMQP_RESULTS_URL" "HEALTH_PORT=$RESULTS_PORT"
   local replicas="${CXR_INFERENCE_REPLICAS:-1}"
   for i in $(seq 1 "$replicas"); do start_inference "$i"; done
-  start_service gateway "http://127.0.0.1:$GATEWAY_PORT/health" \
-    "AMQP_URL=$AMQP_GATEWAY_URL" "PORT=$GATEWAY_PORT" "ADMIN_API_KEY=$ADMIN_API_KEY" "NODE_ENV=development"
   log "system up in $((SECONDS - started)) s: gateway http://127.0.0.1:$GATEWAY_PORT (OpenAPI at /v1/openapi.json)"
-  GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" DEMO_STATE="$STATE/demo.json" npx tsx infra/tools/demo.ts
+  GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" DEMO_STATE="$STATE/demo.json" node --import tsx infra/tools/demo.ts
   log "admin key for this local stack: $STATE/app-secrets.env; stop everything with ./cxr down"
 }
 

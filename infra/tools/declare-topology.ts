@@ -11,10 +11,20 @@ async function main(): Promise<void> {
   if (!Number.isInteger(jobDeliveryLimit) || jobDeliveryLimit < 1)
     throw new Error('JOB_DELIVERY_LIMIT must be a positive integer');
   const connection = await amqp.connect(url);
+  connection.on('error', () => undefined); // the failed declare below reports it
   try {
     await declareTopology(await connection.createChannel(), { jobDeliveryLimit });
+  } catch (error) {
+    const message = (error as Error).message;
+    if (message.includes('PRECONDITION_FAILED')) {
+      throw new Error(
+        `${message}\nA queue or exchange already exists with other settings (from an older version?). ` +
+          'Move its messages elsewhere and delete it, then run this again.',
+      );
+    }
+    throw error;
   } finally {
-    await connection.close();
+    await connection.close().catch(() => undefined);
   }
   console.log('[topology] exchanges and queues declared');
 }
