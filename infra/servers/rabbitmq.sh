@@ -115,8 +115,9 @@ rmq_api() {
 }
 
 # Idempotent users/permissions, least privilege per service (same table as
-# infra/tools/provision-rabbitmq.ts): only the admin may configure (declare or delete); the
-# services check the topology passively, which needs no permission. JSON strings need the
+# infra/tools/provision-rabbitmq.ts): only the admin may configure (declare or delete) the
+# shared topology; the services check it passively, which needs no permission. The gateway
+# may only make its own server-named queue (amq.gen-…) for the events it waits on. JSON strings need the
 # regex backslash doubled: '^cxr\\.jobs$' in JSON is the regex ^cxr\.jobs$.
 rabbitmq_setup() {
   local code
@@ -137,11 +138,11 @@ rabbitmq_setup() {
     "PUT vhosts/cxr {}"
     "PUT permissions/cxr/cxr-admin {\"configure\":\".*\",\"write\":\".*\",\"read\":\".*\"}"
     "PUT users/cxr-gateway {\"password\":\"$CXR_RABBITMQ_GATEWAY_PASSWORD\",\"tags\":\"\"}"
-    "PUT permissions/cxr/cxr-gateway {\"configure\":\"^\$\",\"write\":\"^cxr\\\\.jobs\$\",\"read\":\"^\$\"}"
+    "PUT permissions/cxr/cxr-gateway {\"configure\":\"^amq\\\\.gen-\",\"write\":\"^(cxr\\\\.jobs\$|amq\\\\.gen-)\",\"read\":\"^(cxr\\\\.events\$|amq\\\\.gen-)\"}"
     "PUT users/cxr-inference {\"password\":\"$CXR_RABBITMQ_INFERENCE_PASSWORD\",\"tags\":\"\"}"
     "PUT permissions/cxr/cxr-inference {\"configure\":\"^\$\",\"write\":\"^(cxr\\\\.results|cxr\\\\.invalid)\$\",\"read\":\"^cxr\\\\.jobs\$\"}"
     "PUT users/cxr-results {\"password\":\"$CXR_RABBITMQ_RESULTS_PASSWORD\",\"tags\":\"\"}"
-    "PUT permissions/cxr/cxr-results {\"configure\":\"^\$\",\"write\":\"^cxr\\\\.invalid\$\",\"read\":\"^(cxr\\\\.results|cxr\\\\.jobs\\\\.dead)\$\"}"
+    "PUT permissions/cxr/cxr-results {\"configure\":\"^\$\",\"write\":\"^(cxr\\\\.invalid|cxr\\\\.events)\$\",\"read\":\"^(cxr\\\\.results|cxr\\\\.jobs\\\\.dead)\$\"}"
   )
   local call method path body
   for call in "${calls[@]}"; do

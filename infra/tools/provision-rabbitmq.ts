@@ -2,12 +2,13 @@
 // its service does (used by docker-compose; infra/stack.sh does the same with rabbitmqctl):
 //   gateway   publishes jobs
 //   inference reads jobs, publishes results and invalid messages
-//   results   reads results and dead-lettered jobs, publishes invalid messages
-// No account but the admin may configure (declare or delete) anything.
+//   results   reads results and dead-lettered jobs, publishes invalid messages and events
+// No service may configure (declare or delete) the shared topology; the gateway only makes its
+// own private, server-named queue (amq.gen-…) for the events it waits on.
 const ACCOUNTS = {
-  gateway: { write: '^cxr\\.jobs$', read: '^$' },
-  inference: { write: '^(cxr\\.results|cxr\\.invalid)$', read: '^cxr\\.jobs$' },
-  results: { write: '^cxr\\.invalid$', read: '^(cxr\\.results|cxr\\.jobs\\.dead)$' },
+  gateway: { configure: '^amq\\.gen-', write: '^(cxr\\.jobs$|amq\\.gen-)', read: '^(cxr\\.events$|amq\\.gen-)' },
+  inference: { configure: '^$', write: '^(cxr\\.results|cxr\\.invalid)$', read: '^cxr\\.jobs$' },
+  results: { configure: '^$', write: '^(cxr\\.invalid|cxr\\.events)$', read: '^(cxr\\.results|cxr\\.jobs\\.dead)$' },
 } as const;
 
 function required(name: string): string {
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
   for (const [service, permissions] of Object.entries(ACCOUNTS)) {
     const user = `cxr-${service}`;
     await call('PUT', `users/${user}`, { password: required(`RABBITMQ_${service.toUpperCase()}_PASSWORD`), tags: '' });
-    await call('PUT', `permissions/${vhost}/${user}`, { configure: '^$', ...permissions });
+    await call('PUT', `permissions/${vhost}/${user}`, permissions);
   }
   console.log('[provision] RabbitMQ service accounts ready');
 }

@@ -8,6 +8,8 @@ export type Disposition = 'ack' | 'requeue' | 'reject';
 export type MessageHandler = (message: ConsumeMessage) => Promise<Disposition>;
 
 export interface PublishOptions {
+  /** Default true; a hint that is worthless after a broker restart can skip the disk. */
+  persistent?: boolean;
   messageId?: string;
   correlationId?: string;
   headers?: Record<string, string | number | boolean>;
@@ -131,7 +133,7 @@ export class Broker extends EventEmitter {
         routingKey,
         body,
         {
-          persistent: true,
+          persistent: options.persistent ?? true,
           contentType: 'application/json',
           messageId: options.messageId,
           correlationId: options.correlationId,
@@ -194,6 +196,21 @@ export class Broker extends EventEmitter {
       },
       { noAck: false },
     );
+    this.consumers.push({ channel, tag: consumerTag, queue });
+  }
+
+  /**
+   * Receives every message published to a fanout exchange from now on, through a private queue
+   * that the broker deletes when this connection ends. For hints only: no acks, no redelivery.
+   */
+  async subscribe(exchange: string, handler: (content: Buffer) => void): Promise<void> {
+    const channel = await this.connection.createChannel();
+    channel.on('error', (error: Error) => this.logger.error({ err: error, exchange }, 'subscription channel error'));
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await channel.bindQueue(queue, exchange, '');
+    const { consumerTag } = await channel.consume(queue, (message) => message && handler(message.content), {
+      noAck: true,
+    });
     this.consumers.push({ channel, tag: consumerTag, queue });
   }
 

@@ -16,6 +16,8 @@ export const Topology = {
   resultsDeadQueue: 'cxr.results.dead',
   invalidExchange: 'cxr.invalid',
   invalidQueue: 'cxr.invalid',
+  /** Fanout of "request ended" hints, so a gateway holding a ?wait answers at once. */
+  eventsExchange: 'cxr.events',
 } as const;
 
 export const JOB_ROUTING_KEY = 'job';
@@ -53,7 +55,7 @@ export async function declareTopology(channel: Channel, options: TopologyOptions
   for (const name of [t.jobsExchange, t.resultsExchange]) {
     await channel.assertExchange(name, 'direct', { durable: true });
   }
-  for (const name of [t.jobsDeadExchange, t.resultsDeadExchange, t.invalidExchange]) {
+  for (const name of [t.jobsDeadExchange, t.resultsDeadExchange, t.invalidExchange, t.eventsExchange]) {
     await channel.assertExchange(name, 'fanout', { durable: true });
   }
   await channel.assertQueue(t.jobsQueue, quorum(t.jobsDeadExchange, options.jobDeliveryLimit ?? 5));

@@ -7,6 +7,7 @@ import type { Database } from '@cxr/db';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
 import { HttpError } from './errors';
+import type { CompletionWaiters } from './lib/completion-waiters';
 import type { Dispatcher } from './lib/dispatch';
 import auth from './plugins/auth';
 import { classificationsRoutes } from './routes/classifications';
@@ -21,6 +22,7 @@ export interface GatewayDeps {
   store: ObjectStore;
   broker: Broker;
   dispatcher: Dispatcher;
+  waiters: CompletionWaiters;
 }
 
 /** Builds the gateway without listening: server.ts listens, tests may `inject`. */
@@ -82,6 +84,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         db: deps.db,
         store: deps.store,
         dispatcher: deps.dispatcher,
+        waiters: deps.waiters,
         maxImageBytes: config.MAX_IMAGE_BYTES,
         maxImagePixels: config.MAX_IMAGE_PIXELS,
         ratioTolerance: config.RATIO_TOLERANCE,

@@ -38,7 +38,7 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
   const { logger } = deps;
 
   async function findToken(requestId: string, token: string) {
-    const found = await DispatchToken.findOne({ token_hash: hashSecret(token) }).lean();
+    const found = await DispatchToken.findById(hashSecret(token)).lean();
     if (!found || String(found.request) !== requestId) return { refused: 'forged' as const };
     if (found.expires_at.getTime() < Date.now()) return { refused: 'stale' as const };
     if (found.used_at) return { refused: 'replayed' as const };
@@ -49,6 +49,17 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
     stats.refused[reason] += 1;
     logger.warn({ ...context, reason }, 'result refused');
     return 'ack';
+  }
+
+  /** Tells waiting gateways the request ended. A hint: losing it only delays a ?wait. */
+  async function announce(requestId: string, state: string): Promise<void> {
+    try {
+      await deps.broker.publish(Topology.eventsExchange, '', Buffer.from(JSON.stringify({ requestId, state })), {
+        persistent: false,
+      });
+    } catch (error) {
+      logger.warn({ err: error, requestId }, 'could not announce the outcome');
+    }
   }
 
   async function invalid(message: ConsumeMessage, queue: string, reason: string): Promise<Disposition> {
@@ -101,6 +112,7 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
       timings: result.timings,
     });
     await DispatchToken.updateOne({ _id: check.token._id, used_at: null }, { $set: { used_at: new Date() } });
+    await announce(result.requestId, result.outcome);
     if (recorded) {
       stats.recorded += 1;
       logger.info({ ...context, label: result.classification?.label }, 'result recorded');
@@ -141,6 +153,7 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
       dispatchTokenId: check.token._id,
     });
     await DispatchToken.updateOne({ _id: check.token._id, used_at: null }, { $set: { used_at: new Date() } });
+    await announce(job.requestId, 'failed');
     if (recorded) stats.deadLettered += 1;
     logger.warn({ ...context, reason, recorded }, 'dead-lettered job failed its request');
     return 'ack';

@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { isDuplicateKeyError, type Database } from '@cxr/db';
 import type { ObjectStore } from '@cxr/storage';
 import { Types } from 'mongoose';
 import { badRequest, conflict, notFound, tooLarge } from '../errors';
+import type { CompletionWaiters } from '../lib/completion-waiters';
 import type { Dispatcher } from '../lib/dispatch';
 import { loadDataset, loadModel } from '../lib/access';
 import { inspectImage } from '../lib/image-check';
@@ -16,6 +16,7 @@ export interface ClassificationsRoutesOptions {
   db: Database;
   store: ObjectStore;
   dispatcher: Dispatcher;
+  waiters: CompletionWaiters;
   maxImageBytes: number;
   maxImagePixels: number;
   ratioTolerance: number;
@@ -166,7 +167,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     if (!request || !(request.submitter.equals(userId) || request.dataset_owner.equals(userId))) {
       throw notFound('classification request');
     }
-    const result = await ClassificationResult.findOne({ request: id }).lean();
+    const result = await ClassificationResult.findById(id).lean();
     return {
       id: String(request._id),
       // The result is the truth about the outcome; the request's state may lag it briefly.
@@ -213,10 +214,17 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       request.raw.once('close', () => {
         closed = true;
       });
-      for (let delay = 50; ; delay = Math.min(delay * 2, 250)) {
+      for (;;) {
+        // Register first: an event arriving while the state is read still wakes this wait.
+        const pending = options.waiters.expect(request.params.id);
         const current = await view(id, userId);
-        if (TERMINAL.has(current.state) || Date.now() >= deadline || closed) return current;
-        await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
+        const remaining = deadline - Date.now();
+        if (TERMINAL.has(current.state) || remaining <= 0 || closed) {
+          pending.cancel();
+          return current;
+        }
+        // Events are hints; re-reading at least every second covers a missed one.
+        await pending.wait(Math.min(remaining, 1_000));
       }
     },
   );
@@ -245,7 +253,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       if (q.model) filter.model = new Types.ObjectId(q.model);
       if (q.state) filter.state = q.state;
       const items = await ClassificationRequest.find(filter).sort({ _id: -1 }).limit(q.limit).lean();
-      const results = await ClassificationResult.find({ request: { $in: items.map((i) => i._id) } }).lean();
+      const results = await ClassificationResult.find({ _id: { $in: items.map((i) => i._id) } }).lean();
       const byRequest = new Map(results.map((r) => [String(r.request), r]));
       return {
         items: items.map((i) => {

@@ -1,0 +1,43 @@
+/**
+ * Requests being waited on (GET …?wait=N) in this gateway, woken by the results service's
+ * "request ended" events. Events are hints: a waiter that misses one still wakes at its
+ * timeout and reads the database, so nothing depends on their delivery.
+ */
+export class CompletionWaiters {
+  private readonly waiting = new Map<string, Set<() => void>>();
+
+  /** Registers before the caller reads the state, so an event in between is not missed. */
+  expect(requestId: string): { wait(ms: number): Promise<void>; cancel(): void } {
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const set = this.waiting.get(requestId) ?? new Set();
+    set.add(wake);
+    this.waiting.set(requestId, set);
+    const cancel = () => {
+      set.delete(wake);
+      if (set.size === 0 && this.waiting.get(requestId) === set) this.waiting.delete(requestId);
+    };
+    return {
+      wait: async (ms) => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+        clearTimeout(timer);
+        cancel();
+      },
+      cancel,
+    };
+  }
+
+  notify(requestId: string): void {
+    const set = this.waiting.get(requestId);
+    if (!set) return;
+    this.waiting.delete(requestId);
+    for (const wake of set) wake();
+  }
+
+  get size(): number {
+    return this.waiting.size;
+  }
+}
