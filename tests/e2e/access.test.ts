@@ -88,7 +88,7 @@ describe("a second user can neither see nor change the first user's dataset and 
     expect((await laptop.get('/v1/users/me')).body.username).toBe('eve');
     expect((await eve.delete(`/v1/users/me/api-keys/${key.body.id}`)).status).toBe(204);
     expect((await laptop.get('/v1/users/me')).status).toBe(401);
-    const stored = await system.db.models.ApiKey.findOne({ key_id: key.body.id }).lean();
+    const stored = await system.db.models.ApiKey.findById(key.body.id).lean();
     expect(stored?.secret_hash).not.toContain(key.body.key.split('_')[2]);
   });
 

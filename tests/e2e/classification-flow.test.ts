@@ -105,7 +105,7 @@ describe('a user classifies chest X-rays through gateway, inference and results'
       expect(tokens).toHaveLength(1);
       expect(tokens[0]!.used_at).not.toBeNull();
       // Only the hash is stored.
-      expect(tokens[0]!.token_hash).toMatch(/^[0-9a-f]{64}$/);
+      expect(tokens[0]!._id).toMatch(/^[0-9a-f]{64}$/);
     }
   });
 

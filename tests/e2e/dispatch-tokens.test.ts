@@ -5,6 +5,7 @@ import { decodeMessage, encodeMessage, JobMessage, type ResultMessage } from '@c
 import { buildDemoModel, renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm, modelForm } from '@cxr/client';
 import { startSystem, type System } from '../support/system';
+import { until } from '../support/wait';
 
 jest.setTimeout(120_000);
 
@@ -30,15 +31,6 @@ describe('the results consumer records a result only with the right, unused disp
   async function resultsStats(): Promise<{ recorded: number; refused: Record<string, number> }> {
     const response = await fetch(system.healthUrl('results').replace('/health', '/stats'));
     return (await response.json()) as { recorded: number; refused: Record<string, number> };
-  }
-
-  async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const value = await probe();
-      if (ok(value) || Date.now() > deadline) return value;
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 
   function resultFor(token: string, label: string): ResultMessage {

@@ -4,6 +4,7 @@ import { buildDemoModel, renderSample, type SampleKind } from '@cxr/demo-model';
 import { Types } from '@cxr/db';
 import { Client, createUser, imageForm, modelForm } from '@cxr/client';
 import { startSystem, type System } from '../support/system';
+import { until } from '../support/wait';
 
 jest.setTimeout(180_000);
 
@@ -11,15 +12,6 @@ interface View {
   state: string;
   result: { label: string } | null;
   errors: { code: string; message: string }[];
-}
-
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function setUp(system: System, name: string) {

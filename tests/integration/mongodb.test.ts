@@ -52,6 +52,7 @@ describe('MongoDB protocol server through mongoose', () => {
     const attempts = await Promise.allSettled(
       Array.from({ length: 5 }, (_, i) =>
         ClassificationResult.create({
+          _id: request,
           request,
           state: 'classified',
           model: new Types.ObjectId(),

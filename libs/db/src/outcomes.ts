@@ -10,7 +10,8 @@ export interface Outcome {
   modelId: Types.ObjectId;
   worker: string;
   source: 'worker' | 'dead-letter' | 'sweeper';
-  dispatchTokenId?: Types.ObjectId | null;
+  /** The dispatch token (its hash) the result came with. */
+  dispatchTokenId?: string | null;
   timings?: Record<string, number>;
 }
 
@@ -25,6 +26,7 @@ export async function recordOutcome(models: Models, outcome: Outcome): Promise<{
   let recorded = true;
   try {
     await ClassificationResult.create({
+      _id: outcome.requestId,
       request: outcome.requestId,
       state: outcome.state,
       classification: outcome.classification ?? null,
@@ -40,8 +42,8 @@ export async function recordOutcome(models: Models, outcome: Outcome): Promise<{
     if (!isDuplicateKeyError(error)) throw error;
     recorded = false;
   }
-  const winner = await ClassificationResult.findOne(
-    { request: outcome.requestId },
+  const winner = await ClassificationResult.findById(
+    outcome.requestId,
     { state: 1, completed_on: 1 },
   ).lean();
   if (winner) {

@@ -1,8 +1,13 @@
 import { Schema, type InferSchemaType } from 'mongoose';
 
-/** The one outcome of a request. The unique index on `request` makes recording idempotent. */
+/**
+ * The one outcome of a request. Its `_id` is the request's id: the primary key makes recording
+ * idempotent (a second insert is a duplicate key), and lookups by request are primary-key
+ * lookups, which FerretDB serves without scanning (it scans for most other filters).
+ */
 export const classificationResultSchema = new Schema(
   {
+    _id: { type: Schema.Types.ObjectId, required: true },
     request: { type: Schema.Types.ObjectId, required: true, unique: true },
     state: { type: String, required: true, enum: ['classified', 'failed'] },
     classification: {
@@ -21,7 +26,8 @@ export const classificationResultSchema = new Schema(
     worker: { type: String, required: true },
     /** Where the outcome came from: a worker's result, a dead-lettered job, or the sweeper. */
     source: { type: String, required: true, enum: ['worker', 'dead-letter', 'sweeper'] },
-    dispatch_token: { type: Schema.Types.ObjectId, default: null },
+    /** Hash of the dispatch token the result came with (the DispatchToken's id). */
+    dispatch_token: { type: String, default: null },
     timings: { type: Schema.Types.Mixed, default: {} },
     completed_on: { type: Date, required: true },
   },

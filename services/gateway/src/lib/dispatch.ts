@@ -40,7 +40,7 @@ export function createDispatcher(deps: {
         await DispatchToken.create({
           request: requestId,
           seq,
-          token_hash: hashSecret(token),
+          _id: hashSecret(token),
           issued_at: issuedAt,
           expires_at: new Date(issuedAt.getTime() + deps.tokenTtlSeconds * 1000),
         });

@@ -78,7 +78,7 @@ export class Sweeper {
 
   private async settle(requestId: Types.ObjectId, dispatchCount: number, modelId: Types.ObjectId): Promise<boolean> {
     const { ClassificationResult, ClassificationRequest } = this.db.models;
-    const result = await ClassificationResult.findOne({ request: requestId }, { state: 1, completed_on: 1 }).lean();
+    const result = await ClassificationResult.findById(requestId, { state: 1, completed_on: 1 }).lean();
     if (result) {
       // The outcome was recorded but the process died before updating the request.
       await ClassificationRequest.updateOne(

@@ -46,13 +46,13 @@ export default fp<{ db: Database; adminApiKey: string }>(
       }
       const parsed = parseApiKey(presented);
       if (!parsed) throw unauthorized('the API key is malformed');
-      const key = await ApiKey.findOne({ key_id: parsed.keyId }).lean();
+      const key = await ApiKey.findById(parsed.keyId).lean();
       if (!key || key.revoked_at || !secretMatches(parsed.secret, key.secret_hash)) {
         throw unauthorized('the API key is not valid');
       }
       const user = await User.findById(key.user, { is_admin: 1 }).lean();
       if (!user) throw unauthorized('the API key is not valid');
-      request.principal = { kind: 'user', userId: user._id, isAdmin: user.is_admin, keyId: key.key_id };
+      request.principal = { kind: 'user', userId: user._id, isAdmin: user.is_admin, keyId: key._id };
     });
   },
   { name: 'auth' },

@@ -11,7 +11,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
 
   async function issueKey(userId: unknown, name: string) {
     const key = generateApiKey();
-    await ApiKey.create({ user: userId, key_id: key.keyId, secret_hash: key.secretHash, name });
+    await ApiKey.create({ _id: key.keyId, user: userId, secret_hash: key.secretHash, name });
     return { id: key.keyId, name, key: key.key };
   }
 
@@ -84,7 +84,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
       const keys = await ApiKey.find({ user: userId }).sort({ _id: 1 }).lean();
       return {
         items: keys.map((k) => ({
-          id: k.key_id,
+          id: k._id,
           name: k.name,
           created_at: k.created_at,
           revoked_at: k.revoked_at ?? null,
@@ -99,7 +99,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
     async (request, reply) => {
       const { userId } = requireUser(request);
       const result = await ApiKey.updateOne(
-        { user: userId, key_id: request.params.keyId, revoked_at: null },
+        { _id: request.params.keyId, user: userId, revoked_at: null },
         { $set: { revoked_at: new Date() } },
       );
       if (result.matchedCount === 0) throw notFound('API key');
