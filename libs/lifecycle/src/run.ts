@@ -1,24 +1,38 @@
 import type { Logger } from '@cxr/logging';
 
-export interface RunningService {
-  /** Stops taking work, lets in-flight work finish, closes every resource. */
-  stop(): Promise<void>;
-}
+/** Registers how to close a resource; resources close in reverse order of registration. */
+export type Defer = (close: () => Promise<void> | void) => void;
 
 /**
- * Runs a service until SIGTERM or SIGINT, then stops it within `graceMs` (a second signal or
- * the timeout forces the exit). An unexpected loss of a dependency calls `fail`, which stops
- * the service and exits non-zero, so a supervisor restarts it; nothing is lost meanwhile,
- * because unacknowledged messages return to their queue.
+ * Runs a service until SIGTERM or SIGINT. `start` opens its resources, registering each one's
+ * close with `defer` as soon as it exists; stopping closes them in reverse order, each step on
+ * its own so one failure does not skip the rest, within `graceMs` (a second signal or the
+ * timeout forces the exit). A start that fails closes what it had opened and exits 1. An
+ * unexpected loss of a dependency calls `fail`, which stops the service and exits 1 so a
+ * supervisor restarts it; nothing is lost meanwhile, because unacknowledged messages return to
+ * their queue.
  */
 export async function runService(
   name: string,
   logger: Logger,
-  start: (fail: (error: Error) => void) => Promise<RunningService>,
+  start: (fail: (error: Error) => void, defer: Defer) => Promise<void>,
   graceMs = 15_000,
 ): Promise<void> {
-  let service: RunningService | null = null;
+  const closers: (() => Promise<void> | void)[] = [];
   let stopping = false;
+
+  const closeAll = async (): Promise<boolean> => {
+    let clean = true;
+    for (const close of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        clean = false;
+        logger.error({ err: error }, 'close failed');
+      }
+    }
+    return clean;
+  };
 
   const shutdown = async (code: number, reason: string) => {
     if (stopping) {
@@ -32,15 +46,9 @@ export async function runService(
       process.exit(code || 1);
     }, graceMs);
     timer.unref();
-    try {
-      await service?.stop();
-    } catch (error) {
-      logger.error({ err: error }, 'error while stopping');
-      code = code || 1;
-    }
+    const clean = await closeAll();
     logger.info(`${name} stopped`);
-    logger.flush?.();
-    process.exit(code);
+    process.exit(clean ? code : code || 1);
   };
 
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
@@ -51,15 +59,27 @@ export async function runService(
   });
 
   try {
-    service = await start((error) => {
-      logger.fatal({ err: error }, 'dependency lost');
-      void shutdown(1, error.message);
-    });
+    await start(
+      (error) => {
+        logger.fatal({ err: error }, 'dependency lost');
+        void shutdown(1, error.message);
+      },
+      (close) => closers.push(close),
+    );
     logger.info(`${name} started`);
   } catch (error) {
     logger.fatal({ err: error }, `${name} failed to start`);
-    logger.flush?.();
-    // Give pino a moment to write the line before the process ends.
-    setTimeout(() => process.exit(1), 100);
+    await closeAll();
+    process.exit(1);
+  }
+}
+
+/** Loads a service's configuration, or prints why it cannot and exits 1. */
+export function configOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    console.error(`${service}: ${(error as Error).message}`);
+    process.exit(1);
   }
 }

@@ -45,6 +45,23 @@ export class ObjectStore {
     readonly bucket: string,
   ) {}
 
+  /** From the S3_* variables every service validates with the same schema. */
+  static fromEnv(env: {
+    S3_ENDPOINT?: string | undefined;
+    S3_REGION: string;
+    S3_ACCESS_KEY_ID: string;
+    S3_SECRET_ACCESS_KEY: string;
+    S3_BUCKET: string;
+  }): ObjectStore {
+    return ObjectStore.fromConfig({
+      endpoint: env.S3_ENDPOINT,
+      region: env.S3_REGION,
+      accessKeyId: env.S3_ACCESS_KEY_ID,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+      bucket: env.S3_BUCKET,
+    });
+  }
+
   static fromConfig(config: ObjectStoreConfig): ObjectStore {
     const client = new S3Client({
       region: config.region,
