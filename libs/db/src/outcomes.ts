@@ -42,14 +42,22 @@ export async function recordOutcome(models: Models, outcome: Outcome): Promise<{
     if (!isDuplicateKeyError(error)) throw error;
     recorded = false;
   }
-  const winner = await ClassificationResult.findById(
-    outcome.requestId,
-    { state: 1, completed_on: 1 },
-  ).lean();
+  const winner = await ClassificationResult.findById(outcome.requestId, {
+    state: 1,
+    completed_on: 1,
+    classification: 1,
+  }).lean();
   if (winner) {
     await ClassificationRequest.updateOne(
       { _id: outcome.requestId },
-      { $set: { state: winner.state, completed_at: winner.completed_on } },
+      {
+        $set: {
+          state: winner.state,
+          completed_at: winner.completed_on,
+          label: winner.classification?.label ?? null,
+          score: winner.classification?.score ?? null,
+        },
+      },
     );
   }
   return { recorded };

@@ -34,7 +34,7 @@ export function newRecorderStats(): RecorderStats {
  * in between is repaired by the redelivery.
  */
 export function createRecorder(deps: { db: Database; broker: Broker; logger: Logger }, stats: RecorderStats) {
-  const { DispatchToken, ClassificationRequest } = deps.db.models;
+  const { DispatchToken, ClassificationRequest, ClassificationResult } = deps.db.models;
   const { logger } = deps;
 
   async function findToken(requestId: string, token: string) {
@@ -92,10 +92,14 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
     if (!request || String(request.model) !== result.modelId) return refuse('mismatched', context);
 
     if (result.outcome === 'started') {
+      // Filters on _id alone: FerretDB scans for anything more. If the outcome is recorded
+      // between these steps, the last one puts the request's state back to the result's.
       await ClassificationRequest.updateOne(
-        { _id: requestId, state: { $in: ['queued', 'assigned'] } },
+        { _id: requestId },
         { $set: { state: 'assigned', assigned_on: new Date(result.at), worker: result.worker }, $inc: { attempts: 1 } },
       );
+      const outcome = await ClassificationResult.findById(requestId, { state: 1 }).lean();
+      if (outcome) await ClassificationRequest.updateOne({ _id: requestId }, { $set: { state: outcome.state } });
       stats.started += 1;
       return 'ack';
     }
@@ -111,7 +115,7 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
       dispatchTokenId: check.token._id,
       timings: result.timings,
     });
-    await DispatchToken.updateOne({ _id: check.token._id, used_at: null }, { $set: { used_at: new Date() } });
+    await DispatchToken.updateOne({ _id: check.token._id }, { $set: { used_at: new Date() } });
     await announce(result.requestId, result.outcome);
     if (recorded) {
       stats.recorded += 1;
@@ -152,7 +156,7 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
       source: 'dead-letter',
       dispatchTokenId: check.token._id,
     });
-    await DispatchToken.updateOne({ _id: check.token._id, used_at: null }, { $set: { used_at: new Date() } });
+    await DispatchToken.updateOne({ _id: check.token._id }, { $set: { used_at: new Date() } });
     await announce(job.requestId, 'failed');
     if (recorded) stats.deadLettered += 1;
     logger.warn({ ...context, reason, recorded }, 'dead-lettered job failed its request');

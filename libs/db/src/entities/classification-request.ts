@@ -42,6 +42,9 @@ export const classificationRequestSchema = new Schema(
     /** Deliveries reported by workers (a crash mid-job shows up as a second attempt). */
     attempts: { type: Number, required: true, default: 0 },
     completed_at: { type: Date, default: null },
+    /** The result's top label and score, cached with the state so listings need no join. */
+    label: { type: String, default: null },
+    score: { type: Number, default: null },
   },
   { timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' }, collection: 'classification_requests' },
 );

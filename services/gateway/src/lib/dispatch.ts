@@ -48,10 +48,8 @@ export function createDispatcher(deps: {
         if (isDuplicateKeyError(error)) return false;
         throw error;
       }
-      await ClassificationRequest.updateOne(
-        { _id: requestId, dispatch_count: { $lt: seq } },
-        { $set: { dispatch_count: seq } },
-      );
+      // Filters on _id alone throughout: FerretDB scans the collection for any other filter.
+      await ClassificationRequest.updateOne({ _id: requestId }, { $max: { dispatch_count: seq } });
 
       const job: JobMessage = {
         v: 1,

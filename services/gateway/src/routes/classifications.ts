@@ -253,8 +253,11 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       if (q.model) filter.model = new Types.ObjectId(q.model);
       if (q.state) filter.state = q.state;
       const items = await ClassificationRequest.find(filter).sort({ _id: -1 }).limit(q.limit).lean();
-      const results = await ClassificationResult.find({ _id: { $in: items.map((i) => i._id) } }).lean();
-      const byRequest = new Map(results.map((r) => [String(r.request), r]));
+      // The request caches its outcome; only one still open may have a result it has not
+      // caught up with (a process died between the two writes), so only those are looked up.
+      const open = items.filter((i) => !TERMINAL.has(i.state));
+      const late = await Promise.all(open.map((i) => ClassificationResult.findById(i._id).lean()));
+      const byRequest = new Map(late.filter((r) => r !== null).map((r) => [String(r._id), r]));
       return {
         items: items.map((i) => {
           const result = byRequest.get(String(i._id));
@@ -263,10 +266,10 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
             state: result ? result.state : i.state,
             dataset: String(i.dataset),
             model: String(i.model),
-            label: result?.classification?.label ?? null,
-            score: result?.classification?.score ?? null,
+            label: result ? (result.classification?.label ?? null) : (i.label ?? null),
+            score: result ? (result.classification?.score ?? null) : (i.score ?? null),
             created_at: i.created_at,
-            completed_at: result?.completed_on ?? null,
+            completed_at: result ? result.completed_on : i.completed_at,
           };
         }),
         next: items.length === q.limit ? String(items[items.length - 1]!._id) : null,
