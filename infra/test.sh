@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a developer's: installs what is missing, starts
-# the test stack (its own ports and state folder, beside any dev stack), runs typecheck, lint
-# and every jest project (unit, integration, e2e), then stops the stack.
+# the test stack (its own ports and state folder, beside any dev stack), runs typecheck, lint,
+# the format check and every jest project (unit, integration, e2e), then stops the stack.
 #
 #   ./cxr test [jest args…]        CXR_TEST_REUSE_STACK=1 keeps the stack up afterwards (and reuses it).
 set -euo pipefail
@@ -25,7 +25,8 @@ set +a
 
 echo "[test] typecheck"
 node_modules/.bin/tsc -p tsconfig.json
-echo "[test] lint"
+echo "[test] lint and format"
 node_modules/.bin/eslint .
+node_modules/.bin/prettier --check --log-level warn .
 echo "[test] jest"
 node_modules/.bin/jest --ci "$@"

@@ -125,6 +125,35 @@ describe('a user classifies chest X-rays through gateway, inference and results'
     expect(list.body.items[0]!.label).toBe('striped');
   });
 
+  it('serves other kinds of classifier: fixed batch, logits, NHWC with three channels, another input size', async () => {
+    const variant = buildDemoModel({
+      fixedBatch: true,
+      output: 'logits',
+      layout: 'NHWC',
+      channels: 3,
+      width: 96,
+      height: 96,
+    });
+    expect(variant.inputSpec).toMatchObject({ layout: 'NHWC', channels: 3, width: 96, height: 96, output: 'logits' });
+    const upload = await alice.post(
+      `/v1/datasets/${datasetId}/models`,
+      modelForm(variant.onnx, variant.labels, variant.inputSpec, 'nhwc-logits'),
+    );
+    expect(upload.status).toBe(201);
+    expect(upload.body).toMatchObject({ version: 2, is_default: false });
+    for (const kind of ['dark', 'bright', 'striped'] as const) {
+      const image = await renderSample(kind, { width: 200, height: 200, seed: 5, format: 'jpeg' });
+      const submitted = await alice.post(
+        `/v1/models/${upload.body.id as string}/classifications`,
+        imageForm(image, 'x.jpg'),
+      );
+      const view = await alice.get<RequestView>(`/v1/classifications/${submitted.body.id as string}?wait=30`);
+      expect(view.body.result?.label).toBe(kind);
+      // Logits went through softmax: the scores are a distribution.
+      expect(view.body.result!.scores.reduce((a, s) => a + s.score, 0)).toBeCloseTo(1, 4);
+    }
+  });
+
   it('answers the same request again for a repeated Idempotency-Key', async () => {
     const image = await renderSample('dark', { seed: 11 });
     const first = await alice.post(`/v1/datasets/${datasetId}/classifications`, imageForm(image), {

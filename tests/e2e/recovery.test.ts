@@ -128,6 +128,39 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
     });
   });
 
+  describe('with an image that cannot be processed', () => {
+    let system: System;
+
+    beforeAll(async () => {
+      system = await startSystem(['gateway', 'results']);
+    });
+    afterAll(async () => {
+      await system?.stop();
+    });
+
+    it('fails the request with the reason, once, instead of retrying it', async () => {
+      const { user, datasetId } = await setUp(system, 'heidi');
+      const [submitted] = await submitMany(user, datasetId, 1);
+      // The stored image is replaced behind the gateway's back before any worker sees it.
+      const request = await system.db.models.ClassificationRequest.findById(submitted!.id).lean();
+      await system.store.put(request!.image.key, Buffer.from('not the image that was checked'), {
+        contentType: 'image/png',
+      });
+      await system.start('inference');
+      const view = await user.get<View>(`/v1/classifications/${submitted!.id}?wait=30`);
+      expect(view.body.state).toBe('failed');
+      expect(view.body.errors).toEqual([
+        { code: 'IMAGE_INTEGRITY', message: 'the stored image does not match its recorded sha256' },
+      ]);
+      const stats = (await (await fetch(system.healthUrl('inference').replace('/health', '/stats'))).json()) as {
+        failed: number;
+        retried: number;
+      };
+      expect(stats).toMatchObject({ failed: 1, retried: 0 });
+      expect(await system.db.models.ClassificationResult.countDocuments({ request: submitted!.id })).toBe(1);
+    });
+  });
+
   describe('with a job that no worker can finish', () => {
     let system: System;
 
