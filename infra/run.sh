@@ -148,7 +148,7 @@ cmd_scale() {
 cmd_queue() {
   load_env
   # shellcheck disable=SC2016 # the $ and backticks belong to the JavaScript
-  curl -fsS -u "$RABBITMQ_ADMIN_USER:$RABBITMQ_ADMIN_PASSWORD" "$RABBITMQ_MANAGEMENT_URL/api/queues/cxr" |
+  curl -fsS -K <(printf 'user = "%s:%s"\n' "$RABBITMQ_ADMIN_USER" "$RABBITMQ_ADMIN_PASSWORD") "$RABBITMQ_MANAGEMENT_URL/api/queues/cxr" |
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const q of JSON.parse(s))console.log(`${q.name.padEnd(18)} ready ${String(q.messages_ready??0).padStart(6)}  unacked ${String(q.messages_unacknowledged??0).padStart(6)}  consumers ${q.consumers??0}`)})'
 }
 

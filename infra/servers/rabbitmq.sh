@@ -108,9 +108,10 @@ EOF
 rmq_api() {
   local method="$1" path="$2" body="${3:-}"
   local args=(-sS -m 10 -o /dev/null -w '%{http_code}' -X "$method" -H 'content-type: application/json')
-  [[ -n "$body" ]] && args+=(--data-binary "$body")
-  # Credentials through a curl config on a pipe, not argv, so they stay out of 'ps'.
-  curl "${args[@]}" -K <(printf 'user = "cxr-admin:%s"\n' "$CXR_RABBITMQ_ADMIN_PASSWORD") \
+  # The body (it may hold a service's password) goes on stdin and the admin's credentials
+  # through a curl config on a pipe: neither appears in argv, where 'ps' would show it.
+  [[ -n "$body" ]] && args+=(--data-binary @-)
+  printf '%s' "$body" | curl "${args[@]}" -K <(printf 'user = "cxr-admin:%s"\n' "$CXR_RABBITMQ_ADMIN_PASSWORD") \
     "http://$LOOPBACK:$CXR_RABBITMQ_MGMT_PORT/api/$path" || true
 }
 

@@ -165,6 +165,13 @@ describe('a user classifies chest X-rays through gateway, inference and results'
     expect(first.status).toBe(202);
     expect(second.status).toBe(200);
     expect(second.body.id).toBe(first.body.id);
+    const other = await alice.post(
+      `/v1/datasets/${datasetId}/classifications`,
+      imageForm(await renderSample('bright', { seed: 11 })),
+      { 'idempotency-key': 'scan-42' },
+    );
+    expect(other.status).toBe(409);
+    expect(other.body.message).toMatch(/already used for another image/);
   });
 
   it('publishes an OpenAPI document of the API', async () => {

@@ -169,9 +169,20 @@ describe('bad input gets a 4xx that says what is wrong and leaves nothing behind
       await noRequests();
     });
 
-    it('accepts an image that follows every rule', async () => {
+    it('accepts an image that follows every rule, and holds a ?wait past 30 s while no worker runs', async () => {
       const response = await submit(await renderSample('bright', { width: 400, height: 200 }));
       expect(response.status).toBe(202);
+      const started = Date.now();
+      const view = await bob.get(`/v1/classifications/${response.body.id as string}?wait=32`);
+      expect(view.status).toBe(200);
+      expect(view.body.state).toBe('queued');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(31_500);
+    }, 60_000);
+
+    it('refuses a ?wait longer than 60 seconds', async () => {
+      const response = await bob.get('/v1/classifications/0123456789abcdef01234567?wait=61');
+      expect(response.status).toBe(400);
+      expect(response.body.message).toMatch(/wait/);
     });
   });
 

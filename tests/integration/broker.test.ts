@@ -59,7 +59,7 @@ describe('RabbitMQ through the broker', () => {
     await connection.close();
   });
 
-  it('dead-letters a job after its delivery limit instead of looping', async () => {
+  it('dead-letters a job after its delivery limit instead of looping, waiting longer before each requeue', async () => {
     const broker = await Broker.connect(vhost.amqpUrl, { name: 'test', logger: testLogger });
     await broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, Buffer.from('poison'));
     let deliveries = 0;
@@ -73,10 +73,13 @@ describe('RabbitMQ through the broker', () => {
       deliveries += 1;
       return 'requeue';
     });
+    const started = Date.now();
     expect(await dead).toBe('poison');
+    // Requeued after 1 s, then after 2 s: the limit is not used up in milliseconds.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
     // The limit is 2: the third delivery attempt is the dead-lettering.
     expect(deliveries).toBeGreaterThanOrEqual(2);
     expect(deliveries).toBeLessThanOrEqual(3);
     await broker.close();
-  });
+  }, 30_000);
 });

@@ -22,6 +22,19 @@ export interface BrokerOptions {
   logger: Logger;
   /** Seconds between heartbeats; a dead peer is noticed after about two of them. Default 15. */
   heartbeat?: number;
+  /** How long a publish may wait for the broker's confirm before it fails. Default 10 000 ms. */
+  confirmTimeoutMs?: number;
+  /** First wait before a message goes back to its queue; doubles per delivery, at most 30 s. Default 1 000 ms. */
+  requeueDelayMs?: number;
+}
+
+/**
+ * Wait before requeueing a message that has been delivered `deliveries` times before: a
+ * failing dependency gets time to come back instead of the queue's delivery limit being used
+ * up in milliseconds (1 s, 2 s, 4 s, 8 s, 16 s: about half a minute over five deliveries).
+ */
+export function requeueDelay(deliveries: number, firstMs: number): number {
+  return Math.min(30_000, firstMs * 2 ** Math.max(0, deliveries));
 }
 
 /**
@@ -43,6 +56,8 @@ export class Broker extends EventEmitter {
     private readonly connection: ChannelModel,
     private readonly publishChannel: ConfirmChannel,
     private readonly logger: Logger,
+    private readonly confirmTimeoutMs: number,
+    private readonly requeueDelayMs: number,
   ) {
     super();
     this.on('lost', (error: Error) => {
@@ -72,7 +87,15 @@ export class Broker extends EventEmitter {
     });
     try {
       const publishChannel = await connection.createConfirmChannel();
-      return new Broker(connection, publishChannel, options.logger);
+      connection.on('blocked', (reason: string) => options.logger.warn({ reason }, 'broker blocked publishing'));
+      connection.on('unblocked', () => options.logger.info('broker unblocked publishing'));
+      return new Broker(
+        connection,
+        publishChannel,
+        options.logger,
+        options.confirmTimeoutMs ?? 10_000,
+        options.requeueDelayMs ?? 1_000,
+      );
     } catch (error) {
       await connection.close().catch(() => undefined);
       throw error;
@@ -122,7 +145,13 @@ export class Broker extends EventEmitter {
     // Allowed while closing: in-flight jobs still publish their results before the close.
     if (!this.open) throw new BrokerUnavailableError('broker connection is not open');
     await new Promise<void>((resolve, reject) => {
+      // A broker that blocks publishers (memory or disk alarm) never confirms: give up in time.
+      const timer = setTimeout(
+        () => settle(new PublishNotConfirmedError(`no confirm from the broker within ${this.confirmTimeoutMs} ms`)),
+        this.confirmTimeoutMs,
+      );
       const settle = (error?: Error) => {
+        clearTimeout(timer);
         this.pendingPublishes.delete(settle);
         if (error) reject(error);
         else resolve();
@@ -183,7 +212,11 @@ export class Broker extends EventEmitter {
             this.logger.error({ err: error, queue }, 'message handler failed; requeueing');
             return 'requeue' as const;
           })
-          .then((disposition) => {
+          .then(async (disposition) => {
+            if (disposition === 'requeue') {
+              const deliveries = Number(message.properties.headers?.['x-delivery-count'] ?? 0);
+              await new Promise((resolve) => setTimeout(resolve, requeueDelay(deliveries, this.requeueDelayMs)));
+            }
             if (!this.open) return; // channel gone: the broker redelivers it
             if (disposition === 'ack') channel.ack(message);
             else channel.nack(message, false, disposition === 'requeue');

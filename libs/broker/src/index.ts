@@ -1,4 +1,4 @@
-export { Broker } from './broker';
+export { Broker, requeueDelay } from './broker';
 export type { BrokerOptions, Disposition, MessageHandler, PublishOptions } from './broker';
 export { Topology, declareTopology, JOB_ROUTING_KEY, RESULT_ROUTING_KEY } from './topology';
 export type { TopologyOptions } from './topology';

@@ -9,5 +9,5 @@ export type { ClassificationRequest, RequestState } from './entities/classificat
 export type { ClassificationResult } from './entities/classification-result';
 export type { DispatchToken } from './entities/dispatch-token';
 export { Types } from 'mongoose';
-export { recordOutcome } from './outcomes';
+export { recordOutcome, syncRequestWithResult } from './outcomes';
 export type { Outcome } from './outcomes';

@@ -21,8 +21,11 @@ export interface Outcome {
  * is then set from whichever result won, so a writer that lost the race, or a retry after a
  * crash between the two writes, still leaves the request consistent.
  */
-export async function recordOutcome(models: Models, outcome: Outcome): Promise<{ recorded: boolean }> {
-  const { ClassificationResult, ClassificationRequest } = models;
+export async function recordOutcome(
+  models: Models,
+  outcome: Outcome,
+): Promise<{ recorded: boolean; state: 'classified' | 'failed' }> {
+  const { ClassificationResult } = models;
   let recorded = true;
   try {
     await ClassificationResult.create({
@@ -42,23 +45,36 @@ export async function recordOutcome(models: Models, outcome: Outcome): Promise<{
     if (!isDuplicateKeyError(error)) throw error;
     recorded = false;
   }
-  const winner = await ClassificationResult.findById(outcome.requestId, {
+  const state = await syncRequestWithResult(models, outcome.requestId);
+  return { recorded, state: state ?? outcome.state };
+}
+
+/**
+ * Copies a request's recorded outcome (state, time, top label and score) onto the request,
+ * which caches it for listings. Returns the outcome's state, or null when there is none yet.
+ * Used after recording, and to repair a request whose process died between the two writes.
+ */
+export async function syncRequestWithResult(
+  models: Models,
+  requestId: Types.ObjectId,
+): Promise<'classified' | 'failed' | null> {
+  const winner = await models.ClassificationResult.findById(requestId, {
     state: 1,
     completed_on: 1,
     classification: 1,
   }).lean();
-  if (winner) {
-    await ClassificationRequest.updateOne(
-      { _id: outcome.requestId },
-      {
-        $set: {
-          state: winner.state,
-          completed_at: winner.completed_on,
-          label: winner.classification?.label ?? null,
-          score: winner.classification?.score ?? null,
-        },
+  if (!winner) return null;
+  const state = winner.state;
+  await models.ClassificationRequest.updateOne(
+    { _id: requestId },
+    {
+      $set: {
+        state,
+        completed_at: winner.completed_on,
+        label: winner.classification?.label ?? null,
+        score: winner.classification?.score ?? null,
       },
-    );
-  }
-  return { recorded };
+    },
+  );
+  return state;
 }

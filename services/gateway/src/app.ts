@@ -8,6 +8,7 @@ import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
 import { HttpError } from './errors';
 import type { CompletionWaiters } from './lib/completion-waiters';
+import { ConcurrencyLimit } from './lib/concurrency-limit';
 import type { Dispatcher } from './lib/dispatch';
 import auth from './plugins/auth';
 import { classificationsRoutes } from './routes/classifications';
@@ -42,6 +43,11 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
       return reply.code(400).send({ error: 'VALIDATION', message: error.message });
     }
     const status = error.statusCode ?? 500;
+    if (error.code === 'FST_REQ_FILE_TOO_LARGE') {
+      return reply
+        .code(413)
+        .send({ error: 'TOO_LARGE', message: 'the uploaded file is larger than this endpoint allows' });
+    }
     if (status >= 400 && status < 500) {
       // Fastify's and plugins' own client errors (bad JSON, too large, wrong content type…).
       return reply.code(status).send({ error: error.code ?? 'BAD_REQUEST', message: error.message });
@@ -68,6 +74,8 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     limits: { fields: 10, fieldSize: 64 * 1024, files: 1, parts: 12, fileSize: config.MAX_IMAGE_BYTES },
   });
   await app.register(auth, { db: deps.db, adminApiKey: config.ADMIN_API_KEY });
+  // Open long-polls answer at once when the server closes, so shutdown does not wait for them.
+  app.addHook('preClose', async () => deps.waiters.close());
   await app.register(healthRoutes, { db: deps.db, store: deps.store, broker: deps.broker });
 
   await app.register(
@@ -79,12 +87,15 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         store: deps.store,
         maxModelBytes: config.MAX_MODEL_BYTES,
         tmpDir: config.TMP_DIR,
+        // Loading a model in ONNX Runtime blocks this process: one at a time.
+        modelChecks: new ConcurrencyLimit(1),
       });
       await v1.register(classificationsRoutes, {
         db: deps.db,
         store: deps.store,
         dispatcher: deps.dispatcher,
         waiters: deps.waiters,
+        imageChecks: new ConcurrencyLimit(4),
         maxImageBytes: config.MAX_IMAGE_BYTES,
         maxImagePixels: config.MAX_IMAGE_PIXELS,
         ratioTolerance: config.RATIO_TOLERANCE,

@@ -24,14 +24,19 @@ void runService('gateway', logger, async (fail, defer) => {
   await broker.checkTopology([], [Topology.jobsExchange, Topology.eventsExchange]);
   const waiters = new CompletionWaiters();
   await broker.subscribe(Topology.eventsExchange, (content) => {
-    const requestId = (JSON.parse(content.toString()) as { requestId?: unknown }).requestId;
-    if (typeof requestId === 'string') waiters.notify(requestId);
+    try {
+      const requestId = (JSON.parse(content.toString()) as { requestId?: unknown }).requestId;
+      if (typeof requestId === 'string') waiters.notify(requestId);
+    } catch {
+      logger.warn('ignored an event that is not JSON');
+    }
   });
 
   const dispatcher = createDispatcher({ db, broker, logger, tokenTtlSeconds: cfg.DISPATCH_TOKEN_TTL_SECONDS });
   const app = await buildApp(
     { config: cfg, db, store, broker, dispatcher, waiters },
-    { loggerInstance: logger, requestTimeout: 120_000, connectionTimeout: 30_000, trustProxy: false },
+    // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s; requestTimeout bounds requests.
+    { loggerInstance: logger, requestTimeout: 120_000, connectionTimeout: 0, trustProxy: false },
   );
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   defer(() => app.close());

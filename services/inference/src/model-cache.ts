@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
-import { ObjectNotFoundError, type ObjectStore } from '@cxr/storage';
+import { ObjectNotFoundError, ObjectTooLargeError, type ObjectStore } from '@cxr/storage';
 import { UnrecoverableJobError } from './errors';
 
 export interface ModelRef {
@@ -16,13 +16,21 @@ export interface LoadedModel {
   outputName: string;
 }
 
+interface Entry {
+  loading: Promise<LoadedModel>;
+  /** Jobs using the session now; an evicted session is released when this drops to 0. */
+  users: number;
+  evicted: boolean;
+}
+
 /**
  * Loaded ONNX sessions by model id, least recently used evicted. Concurrent jobs for a model
  * share one download and load. The blob is checked against the sha256 recorded at upload, so
- * a model changed in S3 behind the gateway's back is refused, not run.
+ * a model changed in S3 behind the gateway's back is refused, not run. A session is released
+ * only when it is evicted and no job is using it.
  */
 export class ModelCache {
-  private readonly entries = new Map<string, Promise<LoadedModel>>();
+  private readonly entries = new Map<string, Entry>();
   hits = 0;
   misses = 0;
 
@@ -37,27 +45,48 @@ export class ModelCache {
     return this.entries.size;
   }
 
-  async get(ref: ModelRef): Promise<LoadedModel> {
-    const cached = this.entries.get(ref.id);
-    if (cached) {
+  /** Runs `use` with the model's session, loading it first when needed. */
+  async with<T>(ref: ModelRef, use: (model: LoadedModel) => Promise<T>): Promise<T> {
+    let entry = this.entries.get(ref.id);
+    if (entry) {
       this.hits += 1;
       // Re-insert to mark it most recently used.
       this.entries.delete(ref.id);
-      this.entries.set(ref.id, cached);
-      return cached;
+      this.entries.set(ref.id, entry);
+    } else {
+      this.misses += 1;
+      const created: Entry = { loading: this.load(ref), users: 0, evicted: false };
+      entry = created;
+      this.entries.set(ref.id, created);
+      // A failed load is forgotten (only this entry, not a newer one for the same id).
+      created.loading.catch(() => {
+        if (this.entries.get(ref.id) === created) this.entries.delete(ref.id);
+      });
+      this.evictBeyondCapacity();
     }
-    this.misses += 1;
-    const loading = this.load(ref);
-    this.entries.set(ref.id, loading);
-    loading.catch(() => this.entries.delete(ref.id));
+    entry.users += 1;
+    try {
+      return await use(await entry.loading);
+    } finally {
+      entry.users -= 1;
+      if (entry.evicted && entry.users === 0) this.release(entry);
+    }
+  }
+
+  private evictBeyondCapacity(): void {
     while (this.entries.size > this.capacity) {
-      const oldest = this.entries.keys().next().value as string;
-      const evicted = this.entries.get(oldest);
-      this.entries.delete(oldest);
-      // In-flight runs hold their own reference; release after they are likely done.
-      void evicted?.then((m) => setTimeout(() => void m.session.release().catch(() => undefined), 30_000).unref());
+      const [oldestId, oldest] = this.entries.entries().next().value as [string, Entry];
+      this.entries.delete(oldestId);
+      oldest.evicted = true;
+      if (oldest.users === 0) this.release(oldest);
     }
-    return loading;
+  }
+
+  private release(entry: Entry): void {
+    entry.loading.then(
+      (model) => void model.session.release().catch(() => undefined),
+      () => undefined,
+    );
   }
 
   private async load(ref: ModelRef): Promise<LoadedModel> {
@@ -67,6 +96,9 @@ export class ModelCache {
     } catch (error) {
       if (error instanceof ObjectNotFoundError) {
         throw new UnrecoverableJobError('MODEL_MISSING', `model file ${ref.key} is not in storage`);
+      }
+      if (error instanceof ObjectTooLargeError) {
+        throw new UnrecoverableJobError('MODEL_TOO_LARGE', `the model is larger than this worker's MAX_MODEL_BYTES`);
       }
       throw error;
     }
@@ -90,12 +122,13 @@ export class ModelCache {
     return { session, inputName: session.inputNames[0]!, outputName: session.outputNames[0]! };
   }
 
+  /** Releases every session; called after the broker has drained in-flight jobs. */
   async close(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();
     for (const entry of all) {
       try {
-        await (await entry).session.release();
+        await (await entry.loading).session.release();
       } catch {
         // a failed load has nothing to release
       }

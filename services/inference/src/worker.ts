@@ -13,7 +13,7 @@ import {
   type Timings,
 } from '@cxr/contracts';
 import type { Logger } from '@cxr/logging';
-import { ObjectNotFoundError, type ObjectStore } from '@cxr/storage';
+import { ObjectNotFoundError, ObjectTooLargeError, type ObjectStore } from '@cxr/storage';
 import { UnrecoverableJobError } from './errors';
 import type { ModelCache } from './model-cache';
 import { preprocess } from './preprocess';
@@ -69,6 +69,9 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
       if (error instanceof ObjectNotFoundError) {
         throw new UnrecoverableJobError('IMAGE_MISSING', `image ${job.image.key} is not in storage`);
       }
+      if (error instanceof ObjectTooLargeError) {
+        throw new UnrecoverableJobError('IMAGE_TOO_LARGE', `the image is larger than this worker's MAX_IMAGE_BYTES`);
+      }
       throw error;
     }
     if (createHash('sha256').update(bytes).digest('hex') !== job.image.sha256) {
@@ -94,9 +97,6 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     let classification: Classification;
     try {
       let t = performance.now();
-      const model = await deps.models.get(job.model);
-      timings.fetchModelMs = round(performance.now() - t);
-      t = performance.now();
       const image = await fetchImage(job);
       timings.fetchImageMs = round(performance.now() - t);
       t = performance.now();
@@ -108,17 +108,20 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
       }
       timings.preprocessMs = round(performance.now() - t);
       t = performance.now();
-      let output: ort.Tensor;
-      try {
-        const input = new ort.Tensor('float32', data, inputShape(job.model.inputSpec, 1));
-        const result = await model.session.run({ [model.inputName]: input });
-        output = result[model.outputName]!;
-      } catch (error) {
-        throw new UnrecoverableJobError(
-          'INFERENCE_FAILED',
-          `ONNX Runtime failed: ${(error as Error).message.split('\n')[0]}`,
-        );
-      }
+      const output = await deps.models.with(job.model, async (model) => {
+        timings.fetchModelMs = round(performance.now() - t);
+        t = performance.now();
+        try {
+          const input = new ort.Tensor('float32', data, inputShape(job.model.inputSpec, 1));
+          const result = await model.session.run({ [model.inputName]: input });
+          return result[model.outputName]!;
+        } catch (error) {
+          throw new UnrecoverableJobError(
+            'INFERENCE_FAILED',
+            `ONNX Runtime failed: ${(error as Error).message.split('\n')[0]}`,
+          );
+        }
+      });
       timings.inferenceMs = round(performance.now() - t);
       try {
         classification = classify(job.model.labels, output.data as Float32Array, job.model.inputSpec.output);

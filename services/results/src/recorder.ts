@@ -1,7 +1,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import { Topology, type Broker, type Disposition } from '@cxr/broker';
 import { decodeMessage, hashSecret, JobMessage, ResultMessage } from '@cxr/contracts';
-import { recordOutcome, Types, type Database } from '@cxr/db';
+import { recordOutcome, syncRequestWithResult, Types, type Database } from '@cxr/db';
 import type { Logger } from '@cxr/logging';
 
 export type RefusalReason = 'forged' | 'stale' | 'replayed' | 'mismatched';
@@ -37,11 +37,11 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
   const { DispatchToken, ClassificationRequest, ClassificationResult } = deps.db.models;
   const { logger } = deps;
 
+  /** The presented token's record if it belongs to the request and has not expired. */
   async function findToken(requestId: string, token: string) {
     const found = await DispatchToken.findById(hashSecret(token)).lean();
     if (!found || String(found.request) !== requestId) return { refused: 'forged' as const };
     if (found.expires_at.getTime() < Date.now()) return { refused: 'stale' as const };
-    if (found.used_at) return { refused: 'replayed' as const };
     return { token: found };
   }
 
@@ -87,6 +87,24 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
     };
     const check = await findToken(result.requestId, result.dispatchToken);
     if (!check.token) return refuse(check.refused, context);
+    if (check.token.used_at) {
+      // A `started` handled after its own result, or the very result recorded with this token
+      // delivered again, is no attack; any other use of a spent token is a replay.
+      const own = await ClassificationResult.findById(result.requestId, {
+        dispatch_token: 1,
+        state: 1,
+        classification: 1,
+      }).lean();
+      const sameAsRecorded =
+        own?.dispatch_token === check.token._id &&
+        (result.outcome === 'started' ||
+          (own.state === result.outcome && own.classification?.label === result.classification?.label));
+      if (sameAsRecorded) {
+        stats.duplicates += 1;
+        return 'ack';
+      }
+      return refuse('replayed', context);
+    }
     const requestId = new Types.ObjectId(result.requestId);
     const request = await ClassificationRequest.findById(requestId, { model: 1 }).lean();
     if (!request || String(request.model) !== result.modelId) return refuse('mismatched', context);
@@ -98,13 +116,12 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
         { _id: requestId },
         { $set: { state: 'assigned', assigned_on: new Date(result.at), worker: result.worker }, $inc: { attempts: 1 } },
       );
-      const outcome = await ClassificationResult.findById(requestId, { state: 1 }).lean();
-      if (outcome) await ClassificationRequest.updateOne({ _id: requestId }, { $set: { state: outcome.state } });
+      await syncRequestWithResult(deps.db.models, requestId);
       stats.started += 1;
       return 'ack';
     }
 
-    const { recorded } = await recordOutcome(deps.db.models, {
+    const { recorded, state } = await recordOutcome(deps.db.models, {
       requestId,
       state: result.outcome,
       classification: result.classification,
@@ -116,7 +133,7 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
       timings: result.timings,
     });
     await DispatchToken.updateOne({ _id: check.token._id }, { $set: { used_at: new Date() } });
-    await announce(result.requestId, result.outcome);
+    await announce(result.requestId, state);
     if (recorded) {
       stats.recorded += 1;
       logger.info({ ...context, label: result.classification?.label }, 'result recorded');
@@ -134,15 +151,16 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
     const job = decoded.value;
     const context = { requestId: job.requestId, correlationId: job.correlationId, source: 'dead-letter' };
     const check = await findToken(job.requestId, job.dispatchToken);
-    if (!check.token) {
-      // Already used (a result arrived after all) or superseded: nothing to fail.
-      logger.info({ ...context, reason: check.refused }, 'dead-lettered job needs no action');
+    const request = await ClassificationRequest.findById(job.requestId, { dispatch_count: 1 }).lean();
+    if (!check.token || check.token.used_at || !request || check.token.seq !== request.dispatch_count) {
+      // A result arrived after all, or a newer dispatch of the request is still under way.
+      logger.info({ ...context, reason: check.refused ?? 'superseded' }, 'dead-lettered job needs no action');
       return 'ack';
     }
     const deaths = (message.properties.headers?.['x-death'] as { count?: number; reason?: string }[] | undefined) ?? [];
     const reason = deaths[0]?.reason ?? 'dead-lettered';
     const deliveries = message.properties.headers?.['x-delivery-count'] as number | undefined;
-    const { recorded } = await recordOutcome(deps.db.models, {
+    const { recorded, state } = await recordOutcome(deps.db.models, {
       requestId: new Types.ObjectId(job.requestId),
       state: 'failed',
       errors: [
@@ -157,7 +175,7 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
       dispatchTokenId: check.token._id,
     });
     await DispatchToken.updateOne({ _id: check.token._id }, { $set: { used_at: new Date() } });
-    await announce(job.requestId, 'failed');
+    await announce(job.requestId, state);
     if (recorded) stats.deadLettered += 1;
     logger.warn({ ...context, reason, recorded }, 'dead-lettered job failed its request');
     return 'ack';

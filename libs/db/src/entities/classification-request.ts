@@ -35,7 +35,10 @@ export const classificationRequestSchema = new Schema(
     correlation_id: { type: String, required: true },
     /** Jobs published for this request so far; each has its own dispatch token. */
     dispatch_count: { type: Number, required: true, default: 0 },
+    /** When the last dispatch began (set before publishing, so a crash mid-dispatch is seen). */
     dispatched_at: { type: Date, default: null },
+    /** When the broker confirmed the last dispatch's job. */
+    published_at: { type: Date, default: null },
     /** When a worker reported it had taken the job. */
     assigned_on: { type: Date, default: null },
     worker: { type: String, default: null },
@@ -52,4 +55,5 @@ classificationRequestSchema.index({ submitter: 1, idempotency_key: 1 }, { unique
 classificationRequestSchema.index({ submitter: 1, _id: -1 });
 classificationRequestSchema.index({ dataset_owner: 1, _id: -1 });
 classificationRequestSchema.index({ state: 1, dispatched_at: 1 });
+classificationRequestSchema.index({ state: 1, published_at: 1, created_at: 1 });
 export type ClassificationRequest = InferSchemaType<typeof classificationRequestSchema>;

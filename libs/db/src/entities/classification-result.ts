@@ -8,7 +8,8 @@ import { Schema, type InferSchemaType } from 'mongoose';
 export const classificationResultSchema = new Schema(
   {
     _id: { type: Schema.Types.ObjectId, required: true },
-    request: { type: Schema.Types.ObjectId, required: true, unique: true },
+    /** Equal to `_id`; kept so the record reads on its own. */
+    request: { type: Schema.Types.ObjectId, required: true },
     state: { type: String, required: true, enum: ['classified', 'failed'] },
     classification: {
       type: new Schema(

@@ -5,10 +5,23 @@
  */
 export class CompletionWaiters {
   private readonly waiting = new Map<string, Set<() => void>>();
+  private closedFlag = false;
+
+  /** True once the gateway is closing: long-polls answer with what they have. */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Wakes every waiter, so open long-polls finish before the server closes. */
+  close(): void {
+    this.closedFlag = true;
+    for (const id of [...this.waiting.keys()]) this.notify(id);
+  }
 
   /** Registers before the caller reads the state, so an event in between is not missed. */
   expect(requestId: string): { wait(ms: number): Promise<void>; cancel(): void } {
     let wake!: () => void;
+    if (this.closedFlag) return { wait: async () => undefined, cancel: () => undefined };
     const woken = new Promise<void>((resolve) => {
       wake = resolve;
     });

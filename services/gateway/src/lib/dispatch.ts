@@ -8,12 +8,13 @@ import type { Types } from 'mongoose';
 
 export interface Dispatcher {
   /**
-   * Issues a new dispatch token for the request and publishes its job. Returns false when
-   * another process already made this dispatch (the unique (request, seq) index said so).
-   * Throws when the broker does not confirm: the request stays undispatched and the sweeper
-   * tries again later.
+   * Makes dispatch number `previousDispatches + 1` of the request: a new token, then the job,
+   * published with a confirm. Callers pass the count they saw, so two gateways that saw the
+   * same state race on the unique (request, seq) index and only one publishes; the loser gets
+   * false. Throws when the broker does not confirm: the request keeps published_at unset and
+   * the sweeper dispatches it again later.
    */
-  dispatch(requestId: Types.ObjectId): Promise<boolean>;
+  dispatch(requestId: Types.ObjectId, previousDispatches: number): Promise<boolean>;
 }
 
 export function createDispatcher(deps: {
@@ -24,7 +25,7 @@ export function createDispatcher(deps: {
 }): Dispatcher {
   const { ClassificationRequest, ClassifierModel, Dataset, DispatchToken } = deps.db.models;
   return {
-    async dispatch(requestId) {
+    async dispatch(requestId, previousDispatches) {
       const request = await ClassificationRequest.findById(requestId).lean();
       if (!request) return false;
       const [model, dataset] = await Promise.all([
@@ -33,23 +34,29 @@ export function createDispatcher(deps: {
       ]);
       if (!model) throw new Error(`model ${String(request.model)} of request ${String(requestId)} is missing`);
 
-      const seq = request.dispatch_count + 1;
+      const seq = previousDispatches + 1;
       const token = newDispatchToken();
       const issuedAt = new Date();
       try {
         await DispatchToken.create({
+          _id: hashSecret(token),
           request: requestId,
           seq,
-          _id: hashSecret(token),
           issued_at: issuedAt,
           expires_at: new Date(issuedAt.getTime() + deps.tokenTtlSeconds * 1000),
         });
       } catch (error) {
-        if (isDuplicateKeyError(error)) return false;
-        throw error;
+        if (!isDuplicateKeyError(error)) throw error;
+        // Someone else made this dispatch. Make sure the count says so even if that process
+        // died before updating it, or every later attempt would collide on the same seq.
+        await ClassificationRequest.updateOne({ _id: requestId }, { $max: { dispatch_count: seq } });
+        return false;
       }
       // Filters on _id alone throughout: FerretDB scans the collection for any other filter.
-      await ClassificationRequest.updateOne({ _id: requestId }, { $max: { dispatch_count: seq } });
+      await ClassificationRequest.updateOne(
+        { _id: requestId },
+        { $max: { dispatch_count: seq }, $set: { dispatched_at: issuedAt, published_at: null } },
+      );
 
       const job: JobMessage = {
         v: 1,
@@ -78,7 +85,7 @@ export function createDispatcher(deps: {
         messageId: randomUUID(),
         correlationId: request.correlation_id,
       });
-      await ClassificationRequest.updateOne({ _id: requestId }, { $set: { dispatched_at: new Date() } });
+      await ClassificationRequest.updateOne({ _id: requestId }, { $set: { published_at: new Date() } });
       deps.logger.debug({ requestId: String(requestId), seq }, 'job dispatched');
       return true;
     },

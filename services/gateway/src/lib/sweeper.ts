@@ -1,4 +1,4 @@
-import { recordOutcome, type Database } from '@cxr/db';
+import { recordOutcome, syncRequestWithResult, type Database } from '@cxr/db';
 import type { Logger } from '@cxr/logging';
 import type { Types } from 'mongoose';
 import type { Dispatcher } from './dispatch';
@@ -15,7 +15,8 @@ export interface SweeperOptions {
 /**
  * Finds requests that a process death left behind (never published, or published and never
  * finished) and dispatches them again, or fails them with a reason once they have used up
- * their dispatches. Safe to run in every gateway replica: dispatches race on a unique index.
+ * their dispatches. Safe to run in every gateway replica: each dispatch names the count it saw,
+ * so replicas acting on the same request race on the unique (request, seq) index.
  */
 export class Sweeper {
   private timer: NodeJS.Timeout | null = null;
@@ -52,21 +53,31 @@ export class Sweeper {
   /** One pass; returns how many requests it acted on. */
   async sweep(now = new Date()): Promise<number> {
     const { ClassificationRequest } = this.db.models;
+    const open = { $in: ['queued', 'assigned'] };
+    // Oldest first, so requests that cannot move do not hide the others behind the limit.
     const unpublished = await ClassificationRequest.find({
-      state: 'queued',
-      dispatched_at: null,
+      state: open,
+      published_at: null,
       created_at: { $lt: new Date(now.getTime() - this.options.unpublishedGraceMs) },
     })
+      .sort({ created_at: 1 })
       .limit(100)
       .lean();
     const stale = await ClassificationRequest.find({
-      state: { $in: ['queued', 'assigned'] },
+      state: open,
       dispatched_at: { $lt: new Date(now.getTime() - this.options.redispatchAfterMs) },
     })
+      .sort({ dispatched_at: 1 })
       .limit(100)
       .lean();
     let acted = 0;
+    const seen = new Set<string>();
     for (const request of [...unpublished, ...stale]) {
+      if (seen.has(String(request._id))) continue;
+      seen.add(String(request._id));
+      // A dispatch made by the route or another replica moments ago is not stale.
+      const lastAttempt = request.dispatched_at?.getTime() ?? 0;
+      if (!request.published_at && now.getTime() - lastAttempt < this.options.unpublishedGraceMs) continue;
       try {
         acted += (await this.settle(request._id, request.dispatch_count, request.model)) ? 1 : 0;
       } catch (error) {
@@ -77,16 +88,8 @@ export class Sweeper {
   }
 
   private async settle(requestId: Types.ObjectId, dispatchCount: number, modelId: Types.ObjectId): Promise<boolean> {
-    const { ClassificationResult, ClassificationRequest } = this.db.models;
-    const result = await ClassificationResult.findById(requestId, { state: 1, completed_on: 1 }).lean();
-    if (result) {
-      // The outcome was recorded but the process died before updating the request.
-      await ClassificationRequest.updateOne(
-        { _id: requestId },
-        { $set: { state: result.state, completed_at: result.completed_on } },
-      );
-      return true;
-    }
+    // The outcome may be recorded already, by a process that died before updating the request.
+    if (await syncRequestWithResult(this.db.models, requestId)) return true;
     if (dispatchCount >= this.options.maxDispatches) {
       await recordOutcome(this.db.models, {
         requestId,
@@ -104,7 +107,7 @@ export class Sweeper {
       this.logger.warn({ requestId: String(requestId) }, 'request failed after its last dispatch');
       return true;
     }
-    const dispatched = await this.dispatcher.dispatch(requestId);
+    const dispatched = await this.dispatcher.dispatch(requestId, dispatchCount);
     if (dispatched) this.logger.info({ requestId: String(requestId), seq: dispatchCount + 1 }, 'request re-dispatched');
     return dispatched;
   }

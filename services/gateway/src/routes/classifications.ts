@@ -6,6 +6,7 @@ import type { ObjectStore } from '@cxr/storage';
 import { Types } from 'mongoose';
 import { badRequest, conflict, notFound, tooLarge } from '../errors';
 import type { CompletionWaiters } from '../lib/completion-waiters';
+import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import type { Dispatcher } from '../lib/dispatch';
 import { loadDataset, loadModel } from '../lib/access';
 import { inspectImage } from '../lib/image-check';
@@ -17,6 +18,7 @@ export interface ClassificationsRoutesOptions {
   store: ObjectStore;
   dispatcher: Dispatcher;
   waiters: CompletionWaiters;
+  imageChecks: ConcurrencyLimit;
   maxImageBytes: number;
   maxImagePixels: number;
   ratioTolerance: number;
@@ -36,8 +38,15 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       file.file.resume();
       throw badRequest(`unexpected file field '${file.fieldname}'; send the image in 'image'`);
     }
-    const bytes = await file.toBuffer();
-    if (file.file.truncated) throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
+    let bytes: Buffer;
+    try {
+      bytes = await file.toBuffer();
+    } catch (error) {
+      if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
+        throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
+      }
+      throw error;
+    }
     if (bytes.length === 0) throw badRequest('the image file is empty');
     return bytes;
   }
@@ -55,23 +64,35 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 200)) {
       throw badRequest('Idempotency-Key must be 1 to 200 characters');
     }
-    if (idempotencyKey) {
+
+    const bytes = await readImage(request);
+    const image = await options.imageChecks.run(() =>
+      inspectImage(bytes, {
+        minWidth: dataset.img_width,
+        minHeight: dataset.img_height,
+        maintainRatio: dataset.maintain_ratio,
+        ratioTolerance: options.ratioTolerance,
+        maxPixels: options.maxImagePixels,
+      }),
+    );
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+
+    /** The earlier request under the same key, if it asked for the same thing; 409 otherwise. */
+    const earlier = async () => {
+      if (!idempotencyKey) return null;
       const existing = await ClassificationRequest.findOne({
         submitter: userId,
         idempotency_key: idempotencyKey,
       }).lean();
-      if (existing) return { status: 200, request: existing };
-    }
+      if (!existing) return null;
+      if (!existing.model.equals(model._id) || existing.image.sha256 !== sha256) {
+        throw conflict(`Idempotency-Key '${idempotencyKey}' was already used for another image or model`);
+      }
+      return { status: 200, request: existing };
+    };
+    const repeated = await earlier();
+    if (repeated) return repeated;
 
-    const bytes = await readImage(request);
-    const image = await inspectImage(bytes, {
-      minWidth: dataset.img_width,
-      minHeight: dataset.img_height,
-      maintainRatio: dataset.maintain_ratio,
-      ratioTolerance: options.ratioTolerance,
-      maxPixels: options.maxImagePixels,
-    });
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
     const requestId = new Types.ObjectId();
     const key = `images/${String(dataset._id)}/${String(requestId)}.${image.format === 'png' ? 'png' : 'jpg'}`;
     // The blob goes first: a request record never points at an image that is not there.
@@ -87,21 +108,19 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         image: { key, sha256, size: bytes.length, format: image.format, width: image.width, height: image.height },
         priority,
         idempotency_key: idempotencyKey ?? String(requestId),
-        correlation_id: request.id ? String(request.id) : randomUUID(),
+        correlation_id: randomUUID(),
       });
     } catch (error) {
       await store.delete(key).catch(() => undefined);
-      if (isDuplicateKeyError(error) && idempotencyKey) {
-        const existing = await ClassificationRequest.findOne({
-          submitter: userId,
-          idempotency_key: idempotencyKey,
-        }).lean();
-        if (existing) return { status: 200, request: existing };
+      if (isDuplicateKeyError(error)) {
+        // Two submissions under one key raced; the first one's request is the answer.
+        const raced = await earlier();
+        if (raced) return raced;
       }
       throw error;
     }
     try {
-      await dispatcher.dispatch(requestId);
+      await dispatcher.dispatch(requestId, 0);
     } catch (error) {
       // Accepted all the same: the request is stored and the sweeper publishes it later.
       request.log.warn({ err: error, requestId: String(requestId) }, 'dispatch failed; the sweeper will retry');
@@ -217,14 +236,15 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       for (;;) {
         // Register first: an event arriving while the state is read still wakes this wait.
         const pending = options.waiters.expect(request.params.id);
-        const current = await view(id, userId);
-        const remaining = deadline - Date.now();
-        if (TERMINAL.has(current.state) || remaining <= 0 || closed) {
+        try {
+          const current = await view(id, userId);
+          const remaining = deadline - Date.now();
+          if (TERMINAL.has(current.state) || remaining <= 0 || closed || options.waiters.closed) return current;
+          // Events are hints; re-reading at least every second covers a missed one.
+          await pending.wait(Math.min(remaining, 1_000));
+        } finally {
           pending.cancel();
-          return current;
         }
-        // Events are hints; re-reading at least every second covers a missed one.
-        await pending.wait(Math.min(remaining, 1_000));
       }
     },
   );

@@ -13,6 +13,7 @@ import type { ObjectStore } from '@cxr/storage';
 import { Types } from 'mongoose';
 import { badRequest, conflict, tooLarge } from '../errors';
 import { loadDataset, loadModel } from '../lib/access';
+import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import { checkModelFile } from '../lib/model-check';
 import { modelView } from '../lib/views';
 import { requireUser } from '../plugins/auth';
@@ -23,7 +24,11 @@ export interface ModelsRoutesOptions {
   store: ObjectStore;
   maxModelBytes: number;
   tmpDir: string | undefined;
+  modelChecks: ConcurrencyLimit;
 }
+
+/** Room for 10 000 labels of 128 characters in the 'labels' field. */
+const MAX_FIELD_BYTES = 2 * 1024 * 1024;
 
 function parseLabels(raw: string | undefined): string[] {
   if (raw === undefined)
@@ -96,7 +101,9 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
       try {
         const fields: Record<string, string> = {};
         let sha256: string | null = null;
-        for await (const part of request.parts({ limits: { fileSize: options.maxModelBytes, files: 1 } })) {
+        for await (const part of request.parts({
+          limits: { fileSize: options.maxModelBytes, files: 1, fieldSize: MAX_FIELD_BYTES },
+        })) {
           if (part.type === 'file') {
             if (part.fieldname !== 'file') {
               part.file.resume();
@@ -124,7 +131,7 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
         const spec = parseInputSpec(fields.input_spec);
         const name = (fields.name ?? 'model').slice(0, 100) || 'model';
 
-        const checked = await checkModelFile(path, labels, spec);
+        const checked = await options.modelChecks.run(() => checkModelFile(path, labels, spec));
 
         const modelId = new Types.ObjectId();
         const key = `models/${String(dataset._id)}/${String(modelId)}.onnx`;
