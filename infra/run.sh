@@ -107,7 +107,7 @@ cmd_up() {
   AMQP_ADMIN_URL="$AMQP_ADMIN_URL" node --import tsx infra/tools/declare-topology.ts
   # The gateway first: it creates the bucket the workers read from.
   start_service gateway "http://127.0.0.1:$GATEWAY_PORT/health" \
-    "AMQP_URL=$AMQP_GATEWAY_URL" "PORT=$GATEWAY_PORT" "ADMIN_API_KEY=$ADMIN_API_KEY" "NODE_ENV=development"
+    "AMQP_URL=$AMQP_GATEWAY_URL" "PORT=$GATEWAY_PORT" "ADMIN_API_KEY=$ADMIN_API_KEY"
   start_service results "http://127.0.0.1:$RESULTS_PORT/health" "AMQP_URL=$AMQP_RESULTS_URL" "HEALTH_PORT=$RESULTS_PORT"
   local replicas="${CXR_INFERENCE_REPLICAS:-1}"
   for i in $(seq 1 "$replicas"); do start_inference "$i"; done

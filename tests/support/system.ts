@@ -112,7 +112,6 @@ export async function startSystem(services: ServiceName[] = ['gateway', 'inferen
     gateway: {
       PORT: String(ports.gateway),
       ADMIN_API_KEY: adminKey,
-      NODE_ENV: 'test',
       SWEEP_INTERVAL_SECONDS: '1',
       UNPUBLISHED_GRACE_SECONDS: '2',
     },

@@ -6,7 +6,7 @@ import type { Broker } from '@cxr/broker';
 import type { Database } from '@cxr/db';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
-import { HttpError } from './errors';
+import { HttpError, unavailable } from './errors';
 import type { CompletionWaiters } from './lib/completion-waiters';
 import { ConcurrencyLimit } from './lib/concurrency-limit';
 import type { Dispatcher } from './lib/dispatch';
@@ -52,6 +52,11 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
       // Fastify's and plugins' own client errors (bad JSON, too large, wrong content type…).
       return reply.code(status).send({ error: error.code ?? 'BAD_REQUEST', message: error.message });
     }
+    if (isDependencyOutage(error)) {
+      request.log.error({ err: error }, 'dependency unavailable');
+      const outage = unavailable('a storage service is unavailable; try again shortly');
+      return reply.code(outage.statusCode).send({ error: outage.code, message: outage.message });
+    }
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send({ error: 'INTERNAL', message: 'internal error; the request id is in the logs' });
   });
@@ -87,8 +92,9 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         store: deps.store,
         maxModelBytes: config.MAX_MODEL_BYTES,
         tmpDir: config.TMP_DIR,
-        // Loading a model in ONNX Runtime blocks this process: one at a time.
+        // Each check loads a whole model into memory in a worker thread: one at a time.
         modelChecks: new ConcurrencyLimit(1),
+        modelCheckTimeoutMs: config.MODEL_CHECK_TIMEOUT_SECONDS * 1000,
       });
       await v1.register(classificationsRoutes, {
         db: deps.db,
@@ -105,4 +111,13 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     { prefix: '/v1' },
   );
   return app;
+}
+
+/** MongoDB or S3 unreachable: a 503 the client may retry, not a 500. */
+function isDependencyOutage(error: Error & { code?: string; $fault?: string }): boolean {
+  return (
+    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected)Error$/.test(error.name) ||
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(error.code ?? '') ||
+    error.$fault === 'server'
+  );
 }

@@ -2,9 +2,6 @@ import { Type, type Static } from '@sinclair/typebox';
 import { env, loadConfig } from '@cxr/config';
 
 export const GatewayConfigSchema = Type.Object({
-  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], {
-    default: 'production',
-  }),
   HOST: env.host,
   PORT: env.port(8080),
   LOG_LEVEL: env.logLevel,
@@ -15,20 +12,26 @@ export const GatewayConfigSchema = Type.Object({
   /** Bootstraps the first user: POST /v1/users with this key. At least 32 characters. */
   ADMIN_API_KEY: Type.String({ minLength: 32, description: 'at least 32 characters' }),
   MAX_MODEL_BYTES: env.positiveInt(200 * 1024 * 1024),
+  /** How long loading an uploaded model and running it once may take before it is refused. */
+  MODEL_CHECK_TIMEOUT_SECONDS: env.positiveInt(60, 3600),
   MAX_IMAGE_BYTES: env.positiveInt(20 * 1024 * 1024),
   /** Decoded pixels (width × height) an image may have: guards against decompression bombs. */
   MAX_IMAGE_PIXELS: env.positiveInt(50_000_000),
   /** Relative tolerance of the dataset ratio rule: |r_image − r_dataset| / r_dataset. */
   RATIO_TOLERANCE: Type.Number({ minimum: 0, maximum: 0.5, default: 0.01, description: 'a number from 0 to 0.5' }),
   /** How long a dispatch token stays valid. */
-  DISPATCH_TOKEN_TTL_SECONDS: env.positiveInt(3600),
-  /** A request dispatched longer ago than this without an outcome is dispatched again. */
-  REDISPATCH_AFTER_SECONDS: env.positiveInt(900),
+  DISPATCH_TOKEN_TTL_SECONDS: env.positiveInt(86_400),
+  /**
+   * A request dispatched longer ago than this without an outcome is dispatched again. Workers
+   * that die do not need this (RabbitMQ redelivers their unacked jobs); it covers a job or
+   * result that was lost, so keep it well above the longest queue wait you expect.
+   */
+  REDISPATCH_AFTER_SECONDS: env.positiveInt(1800),
   /** Dispatches of one request before the sweeper fails it. */
   MAX_DISPATCHES: env.positiveInt(3, 20),
   SWEEP_INTERVAL_SECONDS: env.positiveInt(10),
   /** A queued request not yet published after this long is published by the sweeper. */
-  UNPUBLISHED_GRACE_SECONDS: env.positiveInt(5),
+  UNPUBLISHED_GRACE_SECONDS: env.positiveInt(30),
   TMP_DIR: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;

@@ -4,8 +4,6 @@ import { Type } from '@sinclair/typebox';
 export const ObjectIdParam = Type.String({ pattern: '^[0-9a-f]{24}$', description: 'a 24-character hex id' });
 export const IdParams = Type.Object({ id: ObjectIdParam });
 
-export const ErrorResponse = Type.Object({ error: Type.String(), message: Type.String() });
-
 export const Username = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$',
   description: '3-64 letters, digits, . _ -',

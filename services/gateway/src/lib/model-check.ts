@@ -1,96 +1,59 @@
-import * as ort from 'onnxruntime-node';
-import { inputShape, type InputSpec } from '@cxr/contracts';
+import { fork } from 'node:child_process';
+import { extname, join } from 'node:path';
+import type { InputSpec } from '@cxr/contracts';
 import { unprocessable } from '../errors';
+import type { CheckedModel, CheckOutcome, CheckRequest } from './model-check-process';
 
-export interface CheckedModel {
-  inputName: string;
-  outputName: string;
-}
-
-function describeShape(shape: ReadonlyArray<number | string>): string {
-  return `[${shape.join(', ')}]`;
-}
+export type { CheckedModel } from './model-check-process';
 
 /**
- * Loads an uploaded ONNX file the way the inference service will, and runs it once on a blank
- * image of the declared input size. Rejections say what is wrong in terms the uploader can fix.
+ * Loads an uploaded ONNX file the way the inference service will and runs it once on a blank
+ * image of the declared input size, in a child process with a time limit, so a huge or slow
+ * model never stalls the gateway. Rejections say what is wrong in terms the uploader can fix.
  */
-export async function checkModelFile(path: string, labels: string[], spec: InputSpec): Promise<CheckedModel> {
-  let session: ort.InferenceSession;
+export async function checkModelFile(
+  path: string,
+  labels: string[],
+  spec: InputSpec,
+  timeoutMs: number,
+): Promise<CheckedModel> {
+  // The child runs the same way as this file: TypeScript through tsx, or compiled JavaScript.
+  const file = join(__dirname, `model-check-process${extname(__filename)}`);
+  const child = fork(file, [], {
+    execArgv: extname(file) === '.ts' ? ['--import', 'tsx'] : [],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-500);
+  });
   try {
-    session = await ort.InferenceSession.create(path, { graphOptimizationLevel: 'basic' });
-  } catch (error) {
-    throw unprocessable(`the file is not a model ONNX Runtime can load: ${firstLine(error)}`, 'MODEL_NOT_LOADABLE');
-  }
-  try {
-    if (session.inputNames.length !== 1) {
-      throw unprocessable(
-        `the model has ${session.inputNames.length} inputs (${session.inputNames.join(', ')}); an image classifier needs exactly one`,
-        'MODEL_INPUTS',
+    const outcome = await new Promise<CheckOutcome>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            unprocessable(`the model did not load and run once within ${timeoutMs / 1000} s`, 'MODEL_CHECK_TIMEOUT'),
+          ),
+        timeoutMs,
       );
-    }
-    if (session.outputNames.length !== 1) {
-      throw unprocessable(
-        `the model has ${session.outputNames.length} outputs (${session.outputNames.join(', ')}); a classifier needs exactly one`,
-        'MODEL_OUTPUTS',
-      );
-    }
-    const inputName = session.inputNames[0]!;
-    const outputName = session.outputNames[0]!;
-    const meta = session.inputMetadata[0];
-    const expected = inputShape(spec, 1);
-    if (meta?.isTensor) {
-      if (meta.type !== 'float32') {
-        throw unprocessable(
-          `the model input '${inputName}' is ${meta.type}; only float32 image inputs are supported`,
-          'MODEL_INPUT_TYPE',
+      child.once('message', (message: CheckOutcome) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(
+          unprocessable(
+            `ONNX Runtime stopped while checking the model (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`,
+            'MODEL_CHECK_FAILED',
+          ),
         );
-      }
-      if (meta.shape.length > 0) {
-        const fits =
-          meta.shape.length === 4 &&
-          meta.shape.every((dim, i) => typeof dim === 'string' || dim === -1 || dim === expected[i]);
-        if (!fits) {
-          throw unprocessable(
-            `the model input '${inputName}' has shape ${describeShape(meta.shape)} but input_spec describes ` +
-              `${describeShape(expected)} (layout ${spec.layout}, ${spec.channels} channel(s), ${spec.height}x${spec.width})`,
-            'MODEL_INPUT_SHAPE',
-          );
-        }
-      }
-    }
-
-    let output: ort.Tensor;
-    try {
-      const blank = new ort.Tensor('float32', new Float32Array(expected.reduce((a, b) => a * b, 1)), expected);
-      const result = await session.run({ [inputName]: blank });
-      output = result[outputName]!;
-    } catch (error) {
-      throw unprocessable(
-        `the model failed on an input of shape ${describeShape(expected)} from input_spec: ${firstLine(error)}`,
-        'MODEL_RUN_FAILED',
-      );
-    }
-    if (output.type !== 'float32') {
-      throw unprocessable(
-        `the model output '${outputName}' is ${output.type}; a float32 score per label is needed`,
-        'MODEL_OUTPUT_TYPE',
-      );
-    }
-    if (output.size !== labels.length) {
-      throw unprocessable(
-        `the model output '${outputName}' has ${output.size} value(s) per image (shape ${describeShape(output.dims)}) ` +
-          `but ${labels.length} label(s) were given; give one label per output`,
-        'LABELS_MISMATCH',
-      );
-    }
-    return { inputName, outputName };
+      });
+      child.send({ path, labels, spec } satisfies CheckRequest);
+    });
+    if (!outcome.ok) throw unprocessable(outcome.message, outcome.code);
+    return outcome.model;
   } finally {
-    await session.release();
+    if (child.exitCode === null) child.kill('SIGKILL');
   }
-}
-
-function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split('\n')[0]!.slice(0, 500);
 }

@@ -25,6 +25,7 @@ export interface ModelsRoutesOptions {
   maxModelBytes: number;
   tmpDir: string | undefined;
   modelChecks: ConcurrencyLimit;
+  modelCheckTimeoutMs: number;
 }
 
 /** Room for 10 000 labels of 128 characters in the 'labels' field. */
@@ -131,7 +132,9 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
         const spec = parseInputSpec(fields.input_spec);
         const name = (fields.name ?? 'model').slice(0, 100) || 'model';
 
-        const checked = await options.modelChecks.run(() => checkModelFile(path, labels, spec));
+        const checked = await options.modelChecks.run(() =>
+          checkModelFile(path, labels, spec, options.modelCheckTimeoutMs),
+        );
 
         const modelId = new Types.ObjectId();
         const key = `models/${String(dataset._id)}/${String(modelId)}.onnx`;
