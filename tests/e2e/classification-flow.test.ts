@@ -123,6 +123,14 @@ describe('a user classifies chest X-rays through gateway, inference and results'
     expect(list.body.items).toHaveLength(2);
     expect(list.body.items[0]!.id).toBe(response.body.id);
     expect(list.body.items[0]!.label).toBe('striped');
+    const next = (list.body as unknown as { next: string }).next;
+    expect(next).toBe(list.body.items[1]!.id);
+    const second = await alice.get<{ items: { id: string }[] }>(
+      `/v1/classifications?dataset=${datasetId}&state=classified&limit=2&before=${next}`,
+    );
+    expect(second.body.items).toHaveLength(2);
+    expect(second.body.items.map((i) => i.id)).not.toContain(list.body.items[0]!.id);
+    expect(second.body.items.map((i) => i.id)).not.toContain(next);
   });
 
   it('serves other kinds of classifier: fixed batch, logits, NHWC with three channels, another input size', async () => {

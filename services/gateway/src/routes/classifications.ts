@@ -9,6 +9,7 @@ import type { CompletionWaiters } from '../lib/completion-waiters';
 import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import type { Dispatcher } from '../lib/dispatch';
 import { loadDataset, loadModel } from '../lib/access';
+import { page } from '../lib/paging';
 import { inspectImage } from '../lib/image-check';
 import { requireUser } from '../plugins/auth';
 import { IdParams, ListClassificationsQuery, SubmitQuery, WaitQuery } from '../schemas';
@@ -267,8 +268,8 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
           : q.role === 'owner'
             ? { dataset_owner: userId }
             : { $or: [{ submitter: userId }, { dataset_owner: userId }] };
-      const filter: Record<string, unknown> = { ...visible };
-      if (q.before) filter._id = { $lt: new Types.ObjectId(q.before) };
+      const paging = page(q);
+      const filter: Record<string, unknown> = { ...visible, ...paging.filter };
       if (q.dataset) filter.dataset = new Types.ObjectId(q.dataset);
       if (q.model) filter.model = new Types.ObjectId(q.model);
       if (q.state) filter.state = q.state;
@@ -292,7 +293,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
             completed_at: result ? result.completed_on : i.completed_at,
           };
         }),
-        next: items.length === q.limit ? String(items[items.length - 1]!._id) : null,
+        next: paging.next(items),
       };
     },
   );

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isDuplicateKeyError, type Database } from '@cxr/db';
-import { Types } from 'mongoose';
 import { conflict } from '../errors';
 import { loadDataset } from '../lib/access';
+import { page } from '../lib/paging';
 import { datasetView } from '../lib/views';
 import { requireUser } from '../plugins/auth';
 import { CreateDatasetBody, IdParams, ListQuery, UpdateDatasetBody } from '../schemas';
@@ -43,13 +43,12 @@ export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
     { schema: { tags: ['datasets'], summary: 'My datasets and public ones, newest first', querystring: ListQuery } },
     async (request) => {
       const { userId } = requireUser(request);
-      const filter: Record<string, unknown> = { $or: [{ owner: userId }, { visibility: 'public' }] };
-      if (request.query.before) filter._id = { $lt: new Types.ObjectId(request.query.before) };
-      const items = await Dataset.find(filter).sort({ _id: -1 }).limit(request.query.limit).lean();
-      return {
-        items: items.map(datasetView),
-        next: items.length === request.query.limit ? String(items[items.length - 1]!._id) : null,
-      };
+      const paging = page(request.query);
+      const items = await Dataset.find({ $or: [{ owner: userId }, { visibility: 'public' }], ...paging.filter })
+        .sort({ _id: -1 })
+        .limit(request.query.limit)
+        .lean();
+      return { items: items.map(datasetView), next: paging.next(items) };
     },
   );
 

@@ -13,6 +13,7 @@ import type { ObjectStore } from '@cxr/storage';
 import { Types } from 'mongoose';
 import { badRequest, conflict, tooLarge } from '../errors';
 import { loadDataset, loadModel } from '../lib/access';
+import { page } from '../lib/paging';
 import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import { checkModelFile } from '../lib/model-check';
 import { modelView } from '../lib/views';
@@ -201,13 +202,12 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
     async (request) => {
       const { userId } = requireUser(request);
       const dataset = await loadDataset(db, request.params.id, userId, 'read');
-      const filter: Record<string, unknown> = { dataset: dataset._id };
-      if (request.query.before) filter._id = { $lt: new Types.ObjectId(request.query.before) };
-      const items = await ClassifierModel.find(filter).sort({ _id: -1 }).limit(request.query.limit).lean();
-      return {
-        items: items.map((m) => modelView(m, dataset.default_model)),
-        next: items.length === request.query.limit ? String(items[items.length - 1]!._id) : null,
-      };
+      const paging = page(request.query);
+      const items = await ClassifierModel.find({ dataset: dataset._id, ...paging.filter })
+        .sort({ _id: -1 })
+        .limit(request.query.limit)
+        .lean();
+      return { items: items.map((m) => modelView(m, dataset.default_model)), next: paging.next(items) };
     },
   );
 
