@@ -29,8 +29,8 @@ export function newRecorderStats(): RecorderStats {
 /**
  * Records results. A result counts only with the right, unexpired, unused dispatch token of
  * its request; anything else is refused, logged, counted and acknowledged (it would never
- * become valid by retrying). Recording is idempotent: the unique index on the result's
- * request decides, and the token is marked used only after the result is stored, so a crash
+ * become valid by retrying). Recording is idempotent: the primary key of the result (the
+ * request id) decides, and the token is marked used only after the result is stored, so a crash
  * in between is repaired by the redelivery.
  */
 export function createRecorder(deps: { db: Database; broker: Broker; logger: Logger }, stats: RecorderStats) {
