@@ -29,4 +29,12 @@ echo "[test] lint and format"
 node_modules/.bin/eslint .
 node_modules/.bin/prettier --check --log-level warn .
 echo "[test] jest"
-node_modules/.bin/jest --ci "$@"
+results="$(mktemp)"
+status=0
+node_modules/.bin/jest --ci --json --outputFile="$results" "$@" || status=$?
+# A plain closing line with the counts, which CI reads whatever the runner.
+# shellcheck disable=SC2016 # the backticks and ${} belong to the JavaScript
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`)' "$results" || true
+rm -f "$results"
+exit "$status"
