@@ -2,7 +2,7 @@
 # Runs the whole system on this machine: the servers (infra/stack.sh), the topology, the three
 # services as background processes with their own least-privilege AMQP accounts, and the demo.
 #
-#   bash infra/run.sh up|down|status|scale N|queue|logs [service]
+#   bash infra/run.sh up|down|status|scale N|autoscale|queue|logs [service]
 #
 # Ports (env): CXR_GATEWAY_PORT (8080), CXR_RESULTS_HEALTH_PORT (8082), inference replica i
 # answers /health on CXR_INFERENCE_HEALTH_BASE+i (8100+i). CXR_INFERENCE_REPLICAS (1) on up.
@@ -145,6 +145,12 @@ cmd_scale() {
   log "inference replicas: $(replicas_running)"
 }
 
+# Follows the queue depth and scales inference replicas (infra/tools/autoscale.ts).
+cmd_autoscale() {
+  load_env
+  SERVICES_DIR="$SERVICES_DIR" exec node --import tsx infra/tools/autoscale.ts
+}
+
 cmd_queue() {
   load_env
   # shellcheck disable=SC2016 # the $ and backticks belong to the JavaScript
@@ -158,6 +164,7 @@ case "${1:-}" in
   status) cmd_status ;;
   scale) cmd_scale "${2:-}" ;;
   queue) cmd_queue ;;
+  autoscale) cmd_autoscale ;;
   logs) tail -n 50 -F "$SERVICES_DIR"/"${2:-*}".log ;;
-  *) echo "usage: bash infra/run.sh up|down|status|scale N|queue|logs [service]" >&2; exit 2 ;;
+  *) echo "usage: bash infra/run.sh up|down|status|scale N|autoscale|queue|logs [service]" >&2; exit 2 ;;
 esac

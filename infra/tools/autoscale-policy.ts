@@ -1,0 +1,28 @@
+/** How many inference replicas a queue depth calls for: pure, so it is unit-tested. */
+export interface ScalePolicy {
+  min: number;
+  max: number;
+  /** Ready jobs one replica is expected to keep up with. */
+  jobsPerReplica: number;
+  /** Scale down only after the depth has allowed it for this many consecutive checks. */
+  downAfterChecks: number;
+}
+
+export interface ScaleState {
+  replicas: number;
+  /** Consecutive checks that would have allowed fewer replicas. */
+  lowChecks: number;
+}
+
+export function decideReplicas(readyJobs: number, state: ScaleState, policy: ScalePolicy): ScaleState {
+  const wanted = Math.min(policy.max, Math.max(policy.min, Math.ceil(readyJobs / policy.jobsPerReplica)));
+  if (wanted > state.replicas) return { replicas: wanted, lowChecks: 0 };
+  if (wanted < state.replicas) {
+    const lowChecks = state.lowChecks + 1;
+    // Up at once, down slowly: a queue that empties between bursts should not make replicas flap.
+    return lowChecks >= policy.downAfterChecks
+      ? { replicas: wanted, lowChecks: 0 }
+      : { replicas: state.replicas, lowChecks };
+  }
+  return { replicas: state.replicas, lowChecks: 0 };
+}
