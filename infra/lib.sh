@@ -88,6 +88,30 @@ wait_until() {
   done
 }
 
+# await_up NAME PORT PIDFILE LOG TIMEOUT WHAT CMD...: poll CMD until it succeeds; stop with the
+# server's name, port and log if its process exits, or with "WHAT after TIMEOUTs" when time is up.
+await_up() {
+  local name="$1" port="$2" pidfile="$3" logfile="$4" timeout="$5" what="$6" deadline
+  shift 6
+  deadline=$((SECONDS + timeout))
+  until "$@"; do
+    pid_alive "$pidfile" >/dev/null || fail_server "$name" "$port" "$logfile" "the process exited"
+    ((SECONDS < deadline)) || fail_server "$name" "$port" "$logfile" "$what after ${timeout}s"
+    sleep 0.25
+  done
+}
+
+# report_status NAME PORT EXTRA PIDFILE CMD...: prints the server's status line; it is up when
+# its process lives and CMD succeeds (the exit status says which).
+report_status() {
+  local name="$1" port="$2" extra="$3" pidfile="$4" pid state=down
+  shift 4
+  pid="$(pid_alive "$pidfile")" || pid=-
+  if [[ "$pid" != - ]] && "$@"; then state=up; fi
+  printf '%-9s port %-5s %-10s pid %-7s %s\n' "$name" "$port" "$extra" "$pid" "$state"
+  [[ "$state" == up ]]
+}
+
 # stop_pid NAME PIDFILE [TIMEOUT]: SIGTERM the process group, wait, then SIGKILL.
 stop_pid() {
   local name="$1" pidfile="$2" timeout="${3:-15}" pid

@@ -52,12 +52,7 @@ ferretdb_up() {
     start_detached "$FERRETDB_PID" "$FERRETDB_LOG" \
       "$bin" -listen "$LOOPBACK:$CXR_MONGO_PORT" -data "$FERRETDB_DATA" -log-level warn
   fi
-  local deadline=$((SECONDS + 30))
-  until port_open "$CXR_MONGO_PORT"; do
-    pid_alive "$FERRETDB_PID" >/dev/null || fail_server ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG" "the process exited"
-    ((SECONDS < deadline)) || fail_server ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG" "not listening after 30s"
-    sleep 0.25
-  done
+  await_up ferretdb "$CXR_MONGO_PORT" "$FERRETDB_PID" "$FERRETDB_LOG" 30 "not listening" port_open "$CXR_MONGO_PORT"
   ferretdb_ping >>"$FERRETDB_LOG" 2>&1 || fail_server ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG" "listening but does not answer a MongoDB ping"
   log "ferretdb up (pid $(<"$FERRETDB_PID"))"
 }
@@ -67,12 +62,5 @@ ferretdb_down() {
 }
 
 ferretdb_status() {
-  local pid
-  pid="$(pid_alive "$FERRETDB_PID")" || pid=-
-  if [[ "$pid" != - ]] && port_open "$CXR_MONGO_PORT"; then
-    printf '%-9s port %-5s %-10s pid %-7s up\n' ferretdb "$CXR_MONGO_PORT" "" "$pid"
-    return 0
-  fi
-  printf '%-9s port %-5s %-10s pid %-7s down\n' ferretdb "$CXR_MONGO_PORT" "" "$pid"
-  return 1
+  report_status ferretdb "$CXR_MONGO_PORT" "" "$FERRETDB_PID" port_open "$CXR_MONGO_PORT"
 }

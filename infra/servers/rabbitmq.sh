@@ -155,8 +155,10 @@ rabbitmq_setup() {
   [[ "$code" == 204 || "$code" == 404 ]] || warn "rabbitmq: deleting user guest returned HTTP $code"
 }
 
+rabbitmq_ports_open() { port_open "$CXR_AMQP_PORT" && port_open "$CXR_RABBITMQ_MGMT_PORT"; }
+
 rabbitmq_running() {
-  pid_alive "$RMQ_WRAPPER_PID" >/dev/null && port_open "$CXR_AMQP_PORT" && port_open "$CXR_RABBITMQ_MGMT_PORT"
+  pid_alive "$RMQ_WRAPPER_PID" >/dev/null && rabbitmq_ports_open
 }
 
 rabbitmq_up() {
@@ -167,8 +169,7 @@ rabbitmq_up() {
     rabbitmq_setup
     return 0
   fi
-  local pid
-  if ! pid="$(pid_alive "$RMQ_WRAPPER_PID")"; then
+  if ! pid_alive "$RMQ_WRAPPER_PID" >/dev/null; then
     local p
     for p in "$CXR_AMQP_PORT" "$CXR_RABBITMQ_MGMT_PORT" "$CXR_RABBITMQ_DIST_PORT"; do
       check_port_free rabbitmq "$p" "$RMQ_CONSOLE_LOG"
@@ -224,12 +225,5 @@ rabbitmq_down() {
 }
 
 rabbitmq_status() {
-  local pid=-
-  pid="$(pid_alive "$RMQ_WRAPPER_PID")" || pid=-
-  if [[ "$pid" != - ]] && port_open "$CXR_AMQP_PORT" && port_open "$CXR_RABBITMQ_MGMT_PORT"; then
-    printf '%-9s port %-5s mgmt %-5s pid %-7s up\n' rabbitmq "$CXR_AMQP_PORT" "$CXR_RABBITMQ_MGMT_PORT" "$pid"
-    return 0
-  fi
-  printf '%-9s port %-5s mgmt %-5s pid %-7s down\n' rabbitmq "$CXR_AMQP_PORT" "$CXR_RABBITMQ_MGMT_PORT" "$pid"
-  return 1
+  report_status rabbitmq "$CXR_AMQP_PORT" "mgmt $CXR_RABBITMQ_MGMT_PORT" "$RMQ_WRAPPER_PID" rabbitmq_ports_open
 }

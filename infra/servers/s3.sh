@@ -70,12 +70,7 @@ s3_up() {
       "$bin" --port "$LOOPBACK:$CXR_S3_PORT" --region us-east-1 --quiet \
       posix "${backend_opts[@]}" "$S3_DATA"
   fi
-  local deadline=$((SECONDS + 30))
-  until s3_answers; do
-    pid_alive "$S3_PID" >/dev/null || fail_server s3 "$CXR_S3_PORT" "$S3_LOG" "the process exited"
-    ((SECONDS < deadline)) || fail_server s3 "$CXR_S3_PORT" "$S3_LOG" "no HTTP answer after 30s"
-    sleep 0.25
-  done
+  await_up s3 "$CXR_S3_PORT" "$S3_PID" "$S3_LOG" 30 "no HTTP answer" s3_answers
   log "s3 up (pid $(<"$S3_PID"))"
 }
 
@@ -84,12 +79,5 @@ s3_down() {
 }
 
 s3_status() {
-  local pid
-  pid="$(pid_alive "$S3_PID")" || pid=-
-  if [[ "$pid" != - ]] && s3_answers; then
-    printf '%-9s port %-5s %-10s pid %-7s up\n' s3 "$CXR_S3_PORT" "" "$pid"
-    return 0
-  fi
-  printf '%-9s port %-5s %-10s pid %-7s down\n' s3 "$CXR_S3_PORT" "" "$pid"
-  return 1
+  report_status s3 "$CXR_S3_PORT" "" "$S3_PID" s3_answers
 }

@@ -106,6 +106,11 @@ export class Broker extends EventEmitter {
     return this.open && !this.closing;
   }
 
+  /** A health check: throws when the connection is closed or closing. */
+  async ping(): Promise<void> {
+    if (!this.isOpen) throw new BrokerUnavailableError('connection closed');
+  }
+
   /**
    * Checks passively (no permission needed) that the named queues and exchanges exist.
    * Each check runs on a throwaway channel, because a failed passive declare closes it.

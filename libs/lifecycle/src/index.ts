@@ -1,5 +1,5 @@
 export { checkDependencies } from './health';
 export type { Check, DependencyState, HealthReport } from './health';
-export { buildHealthApp } from './health-server';
+export { buildHealthApp, healthRoute } from './health-server';
 export { configOrExit, runService } from './run';
 export type { Defer } from './run';

@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Broker } from '@cxr/broker';
 import type { Database } from '@cxr/db';
+import { healthRoute } from '@cxr/lifecycle';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
 import { HttpError, unavailable } from './errors';
@@ -13,7 +14,6 @@ import type { Dispatcher } from './lib/dispatch';
 import auth from './plugins/auth';
 import { classificationsRoutes } from './routes/classifications';
 import { datasetsRoutes } from './routes/datasets';
-import { healthRoutes } from './routes/health';
 import { modelsRoutes } from './routes/models';
 import { usersRoutes } from './routes/users';
 
@@ -81,7 +81,9 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   await app.register(auth, { db: deps.db, adminApiKey: config.ADMIN_API_KEY });
   // Open long-polls answer at once when the server closes, so shutdown does not wait for them.
   app.addHook('preClose', async () => deps.waiters.close());
-  await app.register(healthRoutes, { db: deps.db, store: deps.store, broker: deps.broker });
+  await app.register(healthRoute, {
+    checks: { mongodb: () => deps.db.ping(), s3: () => deps.store.ping(), rabbitmq: () => deps.broker.ping() },
+  });
 
   await app.register(
     async (v1) => {

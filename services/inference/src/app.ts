@@ -14,9 +14,7 @@ export function buildApp(deps: {
 }): FastifyInstance {
   return buildHealthApp(
     {
-      rabbitmq: async () => {
-        if (!deps.broker.isOpen) throw new Error('connection closed');
-      },
+      rabbitmq: () => deps.broker.ping(),
       s3: () => deps.store.ping(),
     },
     () => ({

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
-import { ObjectNotFoundError, ObjectTooLargeError, type ObjectStore } from '@cxr/storage';
+import type { ObjectStore } from '@cxr/storage';
+import { fetchVerified } from './verified-blob';
 import { UnrecoverableJobError } from './errors';
 
 export interface ModelRef {
@@ -90,22 +90,12 @@ export class ModelCache {
   }
 
   private async load(ref: ModelRef): Promise<LoadedModel> {
-    let bytes: Buffer;
-    try {
-      bytes = await this.store.getBuffer(ref.key, this.maxBytes);
-    } catch (error) {
-      if (error instanceof ObjectNotFoundError) {
-        throw new UnrecoverableJobError('MODEL_MISSING', `model file ${ref.key} is not in storage`);
-      }
-      if (error instanceof ObjectTooLargeError) {
-        throw new UnrecoverableJobError('MODEL_TOO_LARGE', `the model is larger than this worker's MAX_MODEL_BYTES`);
-      }
-      throw error;
-    }
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    if (sha256 !== ref.sha256) {
-      throw new UnrecoverableJobError('MODEL_INTEGRITY', `model file ${ref.key} does not match its recorded sha256`);
-    }
+    const bytes = await fetchVerified(this.store, ref, this.maxBytes, {
+      code: 'MODEL',
+      missing: `model file ${ref.key} is not in storage`,
+      tooLarge: "the model is larger than this worker's MAX_MODEL_BYTES",
+      corrupt: `model file ${ref.key} does not match its recorded sha256`,
+    });
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(bytes, {

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import type { ConsumeMessage } from 'amqplib';
 import { Topology, RESULT_ROUTING_KEY, type Broker, type Disposition } from '@cxr/broker';
@@ -13,10 +13,11 @@ import {
   type Timings,
 } from '@cxr/contracts';
 import type { Logger } from '@cxr/logging';
-import { ObjectNotFoundError, ObjectTooLargeError, type ObjectStore } from '@cxr/storage';
+import type { ObjectStore } from '@cxr/storage';
 import { UnrecoverableJobError } from './errors';
 import type { ModelCache } from './model-cache';
 import { preprocess } from './preprocess';
+import { fetchVerified } from './verified-blob';
 import { classify } from './scores';
 
 export interface WorkerDeps {
@@ -61,23 +62,13 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     });
   }
 
-  async function fetchImage(job: JobMessage): Promise<Buffer> {
-    let bytes: Buffer;
-    try {
-      bytes = await deps.store.getBuffer(job.image.key, deps.maxImageBytes);
-    } catch (error) {
-      if (error instanceof ObjectNotFoundError) {
-        throw new UnrecoverableJobError('IMAGE_MISSING', `image ${job.image.key} is not in storage`);
-      }
-      if (error instanceof ObjectTooLargeError) {
-        throw new UnrecoverableJobError('IMAGE_TOO_LARGE', `the image is larger than this worker's MAX_IMAGE_BYTES`);
-      }
-      throw error;
-    }
-    if (createHash('sha256').update(bytes).digest('hex') !== job.image.sha256) {
-      throw new UnrecoverableJobError('IMAGE_INTEGRITY', 'the stored image does not match its recorded sha256');
-    }
-    return bytes;
+  function fetchImage(job: JobMessage): Promise<Buffer> {
+    return fetchVerified(deps.store, job.image, deps.maxImageBytes, {
+      code: 'IMAGE',
+      missing: `image ${job.image.key} is not in storage`,
+      tooLarge: "the image is larger than this worker's MAX_IMAGE_BYTES",
+      corrupt: 'the stored image does not match its recorded sha256',
+    });
   }
 
   return async function handleJob(message: ConsumeMessage): Promise<Disposition> {

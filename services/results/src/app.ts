@@ -9,9 +9,7 @@ export function buildApp(deps: { broker: Broker; db: Database; stats: RecorderSt
   return buildHealthApp(
     {
       mongodb: () => deps.db.ping(),
-      rabbitmq: async () => {
-        if (!deps.broker.isOpen) throw new Error('connection closed');
-      },
+      rabbitmq: () => deps.broker.ping(),
     },
     () => ({ ...deps.stats }),
   );

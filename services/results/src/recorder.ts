@@ -1,7 +1,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import { Topology, type Broker, type Disposition } from '@cxr/broker';
 import { decodeMessage, hashSecret, JobMessage, ResultMessage } from '@cxr/contracts';
-import { recordOutcome, syncRequestWithResult, Types, type Database } from '@cxr/db';
+import { recordOutcome, syncRequestWithResult, Types, type Database, type Outcome } from '@cxr/db';
 import type { Logger } from '@cxr/logging';
 
 export type RefusalReason = 'forged' | 'stale' | 'replayed' | 'mismatched';
@@ -60,6 +60,18 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
     } catch (error) {
       logger.warn({ err: error, requestId }, 'could not announce the outcome');
     }
+  }
+
+  /**
+   * Records the outcome (the result's primary key decides who wins), then spends the token
+   * that came with it, then wakes waiting gateways. Returns whether this outcome was the one
+   * recorded.
+   */
+  async function settle(outcome: Omit<Outcome, 'dispatchTokenId'>, tokenId: string): Promise<boolean> {
+    const { recorded, state } = await recordOutcome(deps.db.models, { ...outcome, dispatchTokenId: tokenId });
+    await DispatchToken.updateOne({ _id: tokenId }, { $set: { used_at: new Date() } });
+    await announce(String(outcome.requestId), state);
+    return recorded;
   }
 
   async function invalid(message: ConsumeMessage, queue: string, reason: string): Promise<Disposition> {
@@ -121,19 +133,19 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
       return 'ack';
     }
 
-    const { recorded, state } = await recordOutcome(deps.db.models, {
-      requestId,
-      state: result.outcome,
-      classification: result.classification,
-      errors: result.errors,
-      modelId: request.model,
-      worker: result.worker,
-      source: 'worker',
-      dispatchTokenId: check.token._id,
-      timings: result.timings,
-    });
-    await DispatchToken.updateOne({ _id: check.token._id }, { $set: { used_at: new Date() } });
-    await announce(result.requestId, state);
+    const recorded = await settle(
+      {
+        requestId,
+        state: result.outcome,
+        classification: result.classification,
+        errors: result.errors,
+        modelId: request.model,
+        worker: result.worker,
+        source: 'worker',
+        timings: result.timings,
+      },
+      check.token._id,
+    );
     if (recorded) {
       stats.recorded += 1;
       logger.info({ ...context, label: result.classification?.label }, 'result recorded');
@@ -160,22 +172,22 @@ export function createRecorder(deps: { db: Database; broker: Broker; logger: Log
     const deaths = (message.properties.headers?.['x-death'] as { count?: number; reason?: string }[] | undefined) ?? [];
     const reason = deaths[0]?.reason ?? 'dead-lettered';
     const deliveries = message.properties.headers?.['x-delivery-count'] as number | undefined;
-    const { recorded, state } = await recordOutcome(deps.db.models, {
-      requestId: new Types.ObjectId(job.requestId),
-      state: 'failed',
-      errors: [
-        {
-          code: 'DELIVERY_LIMIT',
-          message: `no worker could finish this job (${reason}${deliveries !== undefined ? ` after ${String(deliveries)} redeliveries` : ''})`,
-        },
-      ],
-      modelId: new Types.ObjectId(job.model.id),
-      worker: 'dead-letter',
-      source: 'dead-letter',
-      dispatchTokenId: check.token._id,
-    });
-    await DispatchToken.updateOne({ _id: check.token._id }, { $set: { used_at: new Date() } });
-    await announce(job.requestId, state);
+    const recorded = await settle(
+      {
+        requestId: new Types.ObjectId(job.requestId),
+        state: 'failed',
+        errors: [
+          {
+            code: 'DELIVERY_LIMIT',
+            message: `no worker could finish this job (${reason}${deliveries !== undefined ? ` after ${String(deliveries)} redeliveries` : ''})`,
+          },
+        ],
+        modelId: new Types.ObjectId(job.model.id),
+        worker: 'dead-letter',
+        source: 'dead-letter',
+      },
+      check.token._id,
+    );
     if (recorded) stats.deadLettered += 1;
     logger.warn({ ...context, reason, recorded }, 'dead-lettered job failed its request');
     return 'ack';
