@@ -1,5 +1,6 @@
 import { buildDemoModel, renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm, modelForm } from '@cxr/client';
+import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
 
 jest.setTimeout(120_000);
@@ -17,19 +18,7 @@ describe("a second user can neither see nor change the first user's dataset and 
     admin = new Client(system.gatewayUrl, system.adminKey);
     dora = (await createUser(admin, 'dora')).client;
     eve = (await createUser(admin, 'eve')).client;
-    const dataset = await dora.post('/v1/datasets', {
-      name: 'private',
-      display_name: 'Private',
-      img_width: 64,
-      img_height: 64,
-    });
-    datasetId = dataset.body.id as string;
-    const demo = buildDemoModel();
-    const model = await dora.post(
-      `/v1/datasets/${datasetId}/models`,
-      modelForm(demo.onnx, demo.labels, demo.inputSpec),
-    );
-    expect(model.status).toBe(201);
+    ({ datasetId } = await datasetWithDemoModel(dora, 'private', 'Private'));
     const submitted = await dora.post(
       `/v1/datasets/${datasetId}/classifications`,
       imageForm(await renderSample('dark')),

@@ -2,8 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { RESULT_ROUTING_KEY, Topology } from '@cxr/broker';
 import { decodeMessage, encodeMessage, JobMessage, type ResultMessage } from '@cxr/contracts';
-import { buildDemoModel, renderSample } from '@cxr/demo-model';
-import { Client, createUser, imageForm, modelForm } from '@cxr/client';
+import { renderSample } from '@cxr/demo-model';
+import { Client, createUser, imageForm } from '@cxr/client';
+import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
 import { until } from '../support/wait';
 
@@ -29,8 +30,19 @@ describe('the results consumer records a result only with the right, unused disp
   }
 
   async function resultsStats(): Promise<{ recorded: number; refused: Record<string, number> }> {
-    const response = await fetch(system.healthUrl('results').replace('/health', '/stats'));
-    return (await response.json()) as { recorded: number; refused: Record<string, number> };
+    return system.stats<{ recorded: number; refused: Record<string, number> }>('results');
+  }
+
+  /** Takes the next job from the queue, as a worker would, token and all. */
+  async function takeJob(): Promise<JobMessage> {
+    const message = await until(
+      () => channel.get(Topology.jobsQueue, { noAck: true }),
+      (m) => m !== false,
+    );
+    if (!message) throw new Error('no job was published');
+    const decoded = decodeMessage(JobMessage, message.content);
+    if (!decoded.ok) throw new Error(decoded.reason);
+    return decoded.value;
   }
 
   function resultFor(token: string, label: string): ResultMessage {
@@ -53,33 +65,16 @@ describe('the results consumer records a result only with the right, unused disp
   beforeAll(async () => {
     system = await startSystem(['gateway', 'results']);
     carol = (await createUser(new Client(system.gatewayUrl, system.adminKey), 'carol')).client;
-    const dataset = await carol.post('/v1/datasets', {
-      name: 'tokens',
-      display_name: 'Tokens',
-      img_width: 64,
-      img_height: 64,
-    });
-    const demo = buildDemoModel();
-    await carol.post(
-      `/v1/datasets/${dataset.body.id as string}/models`,
-      modelForm(demo.onnx, demo.labels, demo.inputSpec),
-    );
+    const { datasetId } = await datasetWithDemoModel(carol, 'tokens', 'Tokens');
     const submitted = await carol.post(
-      `/v1/datasets/${dataset.body.id as string}/classifications`,
+      `/v1/datasets/${datasetId}/classifications`,
       imageForm(await renderSample('dark')),
     );
     expect(submitted.status).toBe(202);
 
     connection = await amqp.connect(system.vhost.amqpUrl);
     channel = await connection.createConfirmChannel();
-    const message = await until(
-      () => channel.get(Topology.jobsQueue, { noAck: true }),
-      (m) => m !== false,
-    );
-    if (!message) throw new Error('no job was published');
-    const decoded = decodeMessage(JobMessage, message.content);
-    if (!decoded.ok) throw new Error(decoded.reason);
-    job = decoded.value;
+    job = await takeJob();
     expect(job.requestId).toBe(submitted.body.id);
   });
   afterAll(async () => {
@@ -122,18 +117,12 @@ describe('the results consumer records a result only with the right, unused disp
       `/v1/models/${job.model.id}/classifications`,
       imageForm(await renderSample('bright')),
     );
-    const message = await until(
-      () => channel.get(Topology.jobsQueue, { noAck: true }),
-      (m) => m !== false,
-    );
-    if (!message) throw new Error('no job');
-    const decoded = decodeMessage(JobMessage, message.content);
-    if (!decoded.ok) throw new Error(decoded.reason);
+    const next = await takeJob();
     await DispatchToken.updateOne(
       { request: submitted.body.id },
       { $set: { expires_at: new Date(Date.now() - 1000) } },
     );
-    job = decoded.value;
+    job = next;
     await publishResult(resultFor(job.dispatchToken, 'bright'));
     const stats = await until(resultsStats, (s) => s.refused.stale! >= 1);
     expect(stats.refused.stale).toBe(1);

@@ -1,8 +1,9 @@
 import amqp from 'amqplib';
 import { Topology } from '@cxr/broker';
-import { buildDemoModel, renderSample, type SampleKind } from '@cxr/demo-model';
+import { renderSample, type SampleKind } from '@cxr/demo-model';
 import { Types } from '@cxr/db';
-import { Client, createUser, imageForm, modelForm } from '@cxr/client';
+import { Client, createUser, imageForm } from '@cxr/client';
+import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
 import { until } from '../support/wait';
 
@@ -16,19 +17,7 @@ interface View {
 
 async function setUp(system: System, name: string) {
   const user = (await createUser(new Client(system.gatewayUrl, system.adminKey), name)).client;
-  const dataset = await user.post('/v1/datasets', {
-    name: 'recovery',
-    display_name: 'Recovery',
-    img_width: 64,
-    img_height: 64,
-  });
-  const demo = buildDemoModel();
-  const model = await user.post(
-    `/v1/datasets/${dataset.body.id as string}/models`,
-    modelForm(demo.onnx, demo.labels, demo.inputSpec),
-  );
-  expect(model.status).toBe(201);
-  return { user, datasetId: dataset.body.id as string, modelId: model.body.id as string };
+  return { user, ...(await datasetWithDemoModel(user, 'recovery', 'Recovery')) };
 }
 
 async function submitMany(user: Client, datasetId: string, count: number) {
@@ -89,12 +78,9 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
     it('when the results consumer is killed, results wait in their queue and are recorded once after it returns', async () => {
       expect(await system.kill('results', 'SIGKILL')).toBeNull();
       const submitted = await submitMany(user, datasetId, 6);
-      const statsUrl = system.healthUrl('inference').replace('/health', '/stats');
-      const before = ((await (await fetch(statsUrl)).json()) as { classified: number }).classified;
-      await until(
-        async () => ((await (await fetch(statsUrl)).json()) as { classified: number }).classified,
-        (n) => n >= before + 6,
-      );
+      const classified = async () => (await system.stats<{ classified: number }>('inference')).classified;
+      const before = await classified();
+      await until(classified, (n) => n >= before + 6);
       for (const { id } of submitted)
         expect((await user.get<View>(`/v1/classifications/${id}`)).body.state).not.toBe('classified');
       await system.start('results');
@@ -153,10 +139,7 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
       expect(view.body.errors).toEqual([
         { code: 'IMAGE_INTEGRITY', message: 'the stored image does not match its recorded sha256' },
       ]);
-      const stats = (await (await fetch(system.healthUrl('inference').replace('/health', '/stats'))).json()) as {
-        failed: number;
-        retried: number;
-      };
+      const stats = await system.stats<{ failed: number; retried: number }>('inference');
       expect(stats).toMatchObject({ failed: 1, retried: 0 });
       expect(await system.db.models.ClassificationResult.countDocuments({ request: submitted!.id })).toBe(1);
     });

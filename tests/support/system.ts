@@ -11,6 +11,7 @@ import { declareTopology } from '@cxr/broker';
 import { connectDatabase, type Database } from '@cxr/db';
 import { ObjectStore } from '@cxr/storage';
 import { createVhost, randomName, stackEnv, type TestVhost } from './stack';
+import { until } from './wait';
 
 const ROOT = resolve(__dirname, '..', '..');
 export type ServiceName = 'gateway' | 'inference' | 'results';
@@ -43,27 +44,30 @@ export interface System {
   /** Sends a signal and waits for the process to end. */
   kill(name: ServiceName, signal?: NodeJS.Signals): Promise<number | null>;
   healthUrl(name: ServiceName): string;
+  /** The service's counters (GET /stats of inference and results). */
+  stats<T>(name: ServiceName): Promise<T>;
   logs(name: ServiceName): string;
   stop(): Promise<void>;
 }
 
 async function waitForHealth(url: string, running: Running, name: string, logFile: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
   let exited = false;
   void running.exited.then(() => {
     exited = true;
   });
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(`${name} exited during start; log: ${logFile}\n${tail(logFile)}`);
-    try {
-      const response = await fetch(url);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} did not become healthy at ${url} within 60 s; log: ${logFile}\n${tail(logFile)}`);
+  const healthy = await until(
+    async () => {
+      if (exited) throw new Error(`${name} exited during start; log: ${logFile}\n${tail(logFile)}`);
+      return fetch(url).then(
+        (response) => response.ok,
+        () => false, // not listening yet
+      );
+    },
+    (ok) => ok,
+    60_000,
+  );
+  if (!healthy)
+    throw new Error(`${name} did not become healthy at ${url} within 60 s; log: ${logFile}\n${tail(logFile)}`);
 }
 
 function tail(file: string): string {
@@ -127,6 +131,7 @@ export async function startSystem(services: ServiceName[] = ['gateway', 'inferen
     store,
     logDir,
     healthUrl: (name) => `http://127.0.0.1:${ports[name]}/health`,
+    stats: async <T>(name: ServiceName) => (await (await fetch(`http://127.0.0.1:${ports[name]}/stats`)).json()) as T,
     logs: (name) => tail(join(logDir, `${name}.log`)),
     async start(name, extraEnv = {}) {
       const logFile = join(logDir, `${name}.log`);
