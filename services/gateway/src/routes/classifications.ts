@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { isDuplicateKeyError, type Database } from '@cxr/db';
+import { isDuplicateKeyError, syncRequestWithResult, type Database } from '@cxr/db';
 import type { ObjectStore } from '@cxr/storage';
 import { Types } from 'mongoose';
 import { badRequest, conflict, notFound, tooLarge } from '../errors';
@@ -188,6 +188,9 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       throw notFound('classification request');
     }
     const result = await ClassificationResult.findById(id).lean();
+    // Caught between the result's insert and the request's update: finish the update now, so
+    // a client that saw the outcome here also finds it when listing by state.
+    if (result && !TERMINAL.has(request.state)) await syncRequestWithResult(db.models, id);
     return {
       id: String(request._id),
       // The result is the truth about the outcome; the request's state may lag it briefly.
