@@ -98,14 +98,14 @@ describe('a user classifies chest X-rays through gateway, inference and results'
       expect(view.body.model).toBe(modelId);
       expect(view.body.timings.inferenceMs).toBeGreaterThanOrEqual(0);
     }
-    const { ClassificationResult, DispatchToken } = system.db.models;
+    const { ClassificationRequest, ClassificationResult } = system.db.models;
     for (const { id } of submitted) {
       expect(await ClassificationResult.countDocuments({ request: id })).toBe(1);
-      const tokens = await DispatchToken.find({ request: id }).lean();
+      const { tokens } = (await ClassificationRequest.findById(id).lean())!;
       expect(tokens).toHaveLength(1);
-      expect(tokens[0]!.used_at).not.toBeNull();
-      // Only the hash is stored.
-      expect(tokens[0]!._id).toMatch(/^[0-9a-f]{64}$/);
+      // Only the hash is stored, and the result names the token it came with.
+      expect(tokens[0]!.hash).toMatch(/^[0-9a-f]{64}$/);
+      expect((await ClassificationResult.findById(id).lean())!.dispatch_token).toBe(tokens[0]!.hash);
     }
   });
 

@@ -111,16 +111,17 @@ describe('the results consumer records a result only with the right, unused disp
   });
 
   it('refuses a token that has expired', async () => {
-    const { DispatchToken } = system.db.models;
+    const { ClassificationRequest } = system.db.models;
     // A second dispatch of another request whose token is already past its expiry.
     const submitted = await carol.post(
       `/v1/models/${job.model.id}/classifications`,
       imageForm(await renderSample('bright')),
     );
     const next = await takeJob();
-    await DispatchToken.updateOne(
-      { request: submitted.body.id },
-      { $set: { expires_at: new Date(Date.now() - 1000) } },
+    const stored = (await ClassificationRequest.findById(submitted.body.id).lean())!;
+    await ClassificationRequest.updateOne(
+      { _id: stored._id },
+      { $set: { tokens: stored.tokens.map((t) => ({ ...t, expires_at: new Date(Date.now() - 1000) })) } },
     );
     job = next;
     await publishResult(resultFor(job.dispatchToken, 'bright'));

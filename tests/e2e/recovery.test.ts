@@ -2,6 +2,7 @@ import amqp from 'amqplib';
 import { Topology } from '@cxr/broker';
 import { renderSample, type SampleKind } from '@cxr/demo-model';
 import { Types } from '@cxr/db';
+import { slotOf } from '@cxr/request-lifecycle';
 import { Client, createUser, imageForm } from '@cxr/client';
 import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
@@ -13,6 +14,7 @@ interface View {
   state: string;
   result: { label: string } | null;
   errors: { code: string; message: string }[];
+  dispatches: number;
 }
 
 async function setUp(system: System, name: string) {
@@ -91,19 +93,28 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
       const [template] = await submitMany(user, datasetId, 1);
       await user.get(`/v1/classifications/${template!.id}?wait=30`);
       const original = await system.db.models.ClassificationRequest.findById(template!.id).lean();
-      // What a gateway that died right after its insert leaves behind: a request never dispatched.
+      // What a gateway that died right after its insert leaves behind: a request whose first job
+      // was never published, with its publish timer due.
       const orphanId = new Types.ObjectId();
+      const dueAt = new Date(Date.now() - 1000);
       await system.db.models.ClassificationRequest.collection.insertOne({
         ...original!,
         _id: orphanId,
-        idempotency_key: String(orphanId),
-        state: 'queued',
-        dispatch_count: 0,
-        dispatched_at: null,
+        idempotency_key: null,
+        state: 'accepted',
+        dispatches: 1,
+        tokens: [{ hash: 'f'.repeat(64), seq: 1, expires_at: new Date(Date.now() + 3_600_000) }],
+        lapses: 0,
+        attempts: 0,
+        timer: { kind: 'publish', due_at: dueAt },
+        due_slot: slotOf(dueAt),
+        dispatched_at: new Date(Date.now() - 10_000),
         published_at: null,
         assigned_on: null,
-        attempts: 0,
+        worker: null,
         completed_at: null,
+        label: null,
+        score: null,
         created_at: new Date(Date.now() - 10_000),
       });
       expect(await system.kill('gateway', 'SIGKILL')).toBeNull();
@@ -112,6 +123,8 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
       expect(view.body.state).toBe('classified');
       expect(view.body.result?.label).toBe(template!.kind);
       expect(await system.db.models.ClassificationResult.countDocuments({ request: orphanId })).toBe(1);
+      // The sweeper made dispatch 2 with a token of its own; the first one never ran.
+      expect(view.body.dispatches).toBe(2);
     });
   });
 

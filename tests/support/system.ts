@@ -111,13 +111,15 @@ export async function startSystem(services: ServiceName[] = ['gateway', 'inferen
     S3_ACCESS_KEY_ID: env.s3.accessKeyId,
     S3_SECRET_ACCESS_KEY: env.s3.secretAccessKey,
     S3_BUCKET: bucket,
+    // The lifecycle's timers, short so tests see them fire (gateway and results share them).
+    PUBLISH_GRACE_SECONDS: '2',
+    DEAD_LETTER_GRACE_SECONDS: '1',
   };
   const perService: Record<ServiceName, Record<string, string>> = {
     gateway: {
       PORT: String(ports.gateway),
       ADMIN_API_KEY: adminKey,
       SWEEP_INTERVAL_SECONDS: '1',
-      UNPUBLISHED_GRACE_SECONDS: '2',
     },
     inference: { HEALTH_PORT: String(ports.inference), WORKER_ID: `e2e-${randomBytes(3).toString('hex')}` },
     results: { HEALTH_PORT: String(ports.results) },

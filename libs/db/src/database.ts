@@ -4,7 +4,9 @@ import { classificationRequestSchema } from './entities/classification-request';
 import { classificationResultSchema } from './entities/classification-result';
 import { classifierModelSchema } from './entities/classifier-model';
 import { datasetSchema } from './entities/dataset';
-import { dispatchTokenSchema } from './entities/dispatch-token';
+import { dispatchClaimSchema } from './entities/dispatch-claim';
+import { idempotencyRecordSchema } from './entities/idempotency-record';
+import { timerCursorSchema } from './entities/timer-cursor';
 import { userSchema } from './entities/user';
 
 function bindModels(connection: Connection) {
@@ -15,14 +17,21 @@ function bindModels(connection: Connection) {
     ClassifierModel: connection.model('ClassifierModel', classifierModelSchema),
     ClassificationRequest: connection.model('ClassificationRequest', classificationRequestSchema),
     ClassificationResult: connection.model('ClassificationResult', classificationResultSchema),
-    DispatchToken: connection.model('DispatchToken', dispatchTokenSchema),
+    DispatchClaim: connection.model('DispatchClaim', dispatchClaimSchema),
+    IdempotencyRecord: connection.model('IdempotencyRecord', idempotencyRecordSchema),
+    TimerCursor: connection.model('TimerCursor', timerCursorSchema),
   };
 }
 export type Models = ReturnType<typeof bindModels>;
 
+/** Commands that read or write documents; what "database operations per request" counts. */
+const DATA_COMMANDS = new Set(['find', 'getMore', 'insert', 'update', 'delete', 'findAndModify', 'aggregate', 'count']);
+
 export interface Database {
   connection: Connection;
   models: Models;
+  /** Data commands sent since the connection opened, by command name (find, insert, update…). */
+  operations(): Record<string, number>;
   /** Round trip to the server; throws when it does not answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -39,8 +48,13 @@ export async function connectDatabase(uri: string, dbName: string): Promise<Data
     autoIndex: false,
     autoCreate: true,
     serverSelectionTimeoutMS: 5_000,
+    monitorCommands: true,
   });
   await connection.asPromise();
+  const operations: Record<string, number> = {};
+  connection.getClient().on('commandStarted', (event: { commandName: string }) => {
+    if (DATA_COMMANDS.has(event.commandName)) operations[event.commandName] = (operations[event.commandName] ?? 0) + 1;
+  });
   const models = bindModels(connection);
   for (const model of Object.values(models)) {
     await model.createCollection();
@@ -50,6 +64,7 @@ export async function connectDatabase(uri: string, dbName: string): Promise<Data
   return {
     connection,
     models,
+    operations: () => ({ ...operations }),
     async ping() {
       const db = connection.db;
       if (!db) throw new Error('database connection is not open');
@@ -63,12 +78,16 @@ export async function connectDatabase(uri: string, dbName: string): Promise<Data
 }
 
 /**
- * A write refused by a unique index. MongoDB says so with code 11000; FerretDB v1 (SQLite)
- * does too for inserts, but an update that breaks a unique index comes back as an internal
- * error carrying SQLite's message, so that is recognised as well.
+ * A write refused by a unique index. MongoDB says so with code 11000; FerretDB v1 does too for
+ * inserts, but an update that breaks a unique index comes back as an internal error carrying
+ * the backend's message (SQLite's or PostgreSQL's), so those are recognised as well.
  */
 export function isDuplicateKeyError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { code, message } = error as { code?: unknown; message?: unknown };
-  return code === 11000 || (typeof message === 'string' && message.includes('UNIQUE constraint failed'));
+  return (
+    code === 11000 ||
+    (typeof message === 'string' &&
+      (message.includes('UNIQUE constraint failed') || message.includes('duplicate key value violates unique')))
+  );
 }

@@ -3,14 +3,14 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Broker } from '@cxr/broker';
-import type { Database } from '@cxr/db';
+import type { ClassificationRequests, Database } from '@cxr/db';
 import { healthRoute } from '@cxr/lifecycle';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
-import { HttpError, unavailable } from './errors';
+import { forbidden, HttpError, unauthorized, unavailable } from './errors';
 import type { CompletionWaiters } from './lib/completion-waiters';
 import { ConcurrencyLimit } from './lib/concurrency-limit';
-import type { Dispatcher } from './lib/dispatch';
+import type { Dispatcher } from './dispatch/dispatcher';
 import auth from './plugins/auth';
 import { classificationsRoutes } from './routes/classifications';
 import { datasetsRoutes } from './routes/datasets';
@@ -20,6 +20,7 @@ import { usersRoutes } from './routes/users';
 export interface GatewayDeps {
   config: GatewayConfig;
   db: Database;
+  requests: ClassificationRequests;
   store: ObjectStore;
   broker: Broker;
   dispatcher: Dispatcher;
@@ -85,6 +86,13 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     checks: { mongodb: () => deps.db.ping(), s3: () => deps.store.ping(), rabbitmq: () => deps.broker.ping() },
   });
 
+  // Operators' counters (what the benchmark reads): admins only.
+  app.get('/stats', { schema: { hide: true } }, async (request) => {
+    if (!request.principal) throw unauthorized('send an API key as "Authorization: Bearer <key>"');
+    if (!request.principal.isAdmin) throw forbidden('only an admin can read the counters');
+    return { databaseOperations: deps.db.operations() };
+  });
+
   await app.register(
     async (v1) => {
       await v1.register(usersRoutes, { db: deps.db });
@@ -100,6 +108,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
       });
       await v1.register(classificationsRoutes, {
         db: deps.db,
+        requests: deps.requests,
         store: deps.store,
         dispatcher: deps.dispatcher,
         waiters: deps.waiters,

@@ -19,19 +19,9 @@ export const GatewayConfigSchema = Type.Object({
   MAX_IMAGE_PIXELS: env.positiveInt(50_000_000),
   /** Relative tolerance of the dataset ratio rule: |r_image − r_dataset| / r_dataset. */
   RATIO_TOLERANCE: Type.Number({ minimum: 0, maximum: 0.5, default: 0.01, description: 'a number from 0 to 0.5' }),
-  /** How long a dispatch token stays valid. */
-  DISPATCH_TOKEN_TTL_SECONDS: env.positiveInt(86_400),
-  /**
-   * A request dispatched longer ago than this without an outcome is dispatched again. Workers
-   * that die do not need this (RabbitMQ redelivers their unacked jobs); it covers a job or
-   * result that was lost, so keep it well above the longest queue wait you expect.
-   */
-  REDISPATCH_AFTER_SECONDS: env.positiveInt(1800),
-  /** Dispatches of one request before the sweeper fails it. */
-  MAX_DISPATCHES: env.positiveInt(3, 20),
-  SWEEP_INTERVAL_SECONDS: env.positiveInt(10),
-  /** A queued request not yet published after this long is published by the sweeper. */
-  UNPUBLISHED_GRACE_SECONDS: env.positiveInt(30),
+  ...env.lifecycle,
+  /** How often the sweeper looks for due lifecycle timers. */
+  SWEEP_INTERVAL_SECONDS: env.positiveInt(5, 3600),
   TMP_DIR: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;

@@ -1,13 +1,14 @@
 import { Broker, Topology } from '@cxr/broker';
-import { connectDatabase } from '@cxr/db';
+import { ClassificationRequests, connectDatabase } from '@cxr/db';
 import { configOrExit, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
 import { loadGatewayConfig } from './config';
 import { CompletionWaiters } from './lib/completion-waiters';
-import { createDispatcher } from './lib/dispatch';
-import { Sweeper } from './lib/sweeper';
+import { policyFromSettings } from '@cxr/request-lifecycle';
+import { Dispatcher } from './dispatch/dispatcher';
+import { Sweeper } from './dispatch/sweeper';
 
 const cfg = configOrExit('gateway', loadGatewayConfig);
 const logger = createLogger({ service: 'gateway', level: cfg.LOG_LEVEL });
@@ -32,21 +33,20 @@ void runService('gateway', logger, async (fail, defer) => {
     }
   });
 
-  const dispatcher = createDispatcher({ db, broker, logger, tokenTtlSeconds: cfg.DISPATCH_TOKEN_TTL_SECONDS });
+  const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
+  const dispatcher = new Dispatcher({ requests, models: db.models, broker, logger });
   const app = await buildApp(
-    { config: cfg, db, store, broker, dispatcher, waiters },
+    { config: cfg, db, requests, store, broker, dispatcher, waiters },
     // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s; requestTimeout bounds requests.
     { loggerInstance: logger, requestTimeout: 120_000, connectionTimeout: 0, trustProxy: false },
   );
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   defer(() => app.close());
 
-  const sweeper = new Sweeper(db, dispatcher, logger, {
-    intervalMs: cfg.SWEEP_INTERVAL_SECONDS * 1000,
-    unpublishedGraceMs: cfg.UNPUBLISHED_GRACE_SECONDS * 1000,
-    redispatchAfterMs: cfg.REDISPATCH_AFTER_SECONDS * 1000,
-    maxDispatches: cfg.MAX_DISPATCHES,
-  });
+  const sweeper = new Sweeper(
+    { requests, models: db.models, dispatcher, store, logger },
+    { intervalMs: cfg.SWEEP_INTERVAL_SECONDS * 1000 },
+  );
   sweeper.start();
   defer(() => sweeper.stop());
 });

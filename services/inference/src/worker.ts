@@ -20,8 +20,17 @@ import { preprocess } from './preprocess';
 import { fetchVerified } from './verified-blob';
 import { classify } from './scores';
 
+/** What the worker knows of its dependencies' health (S3): a gate it waits behind during an outage. */
+export interface DependencyState {
+  /** Checks the dependencies now; false when one is down (the consumer is then paused). */
+  checkNow(): Promise<boolean>;
+  /** Resolves when every dependency answers again. */
+  waitUntilReady(): Promise<void>;
+}
+
 export interface WorkerDeps {
   broker: Broker;
+  dependencies: DependencyState;
   store: ObjectStore;
   models: ModelCache;
   logger: Logger;
@@ -35,6 +44,8 @@ export interface WorkerStats {
   failed: number;
   invalid: number;
   retried: number;
+  /** Jobs held through an outage of a dependency and tried again when it came back. */
+  heldThroughOutage: number;
 }
 
 /** Handles one job: report started, classify, publish the result, and only then ack. */
@@ -71,6 +82,39 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     });
   }
 
+  /** Fetches, preprocesses and runs the job once; throws UnrecoverableJobError for a job that can never succeed. */
+  async function classifyJob(job: JobMessage, timings: Timings): Promise<Classification> {
+    let t = performance.now();
+    const image = await fetchImage(job);
+    timings.fetchImageMs = round(performance.now() - t);
+    t = performance.now();
+    let data: Float32Array;
+    try {
+      data = await preprocess(image, job.model.inputSpec, job.keepAspectRatio, deps.maxImagePixels);
+    } catch (error) {
+      throw new UnrecoverableJobError('IMAGE_DECODE', `the image could not be decoded: ${(error as Error).message}`);
+    }
+    timings.preprocessMs = round(performance.now() - t);
+    t = performance.now();
+    const output = await deps.models.with(job.model, async (model) => {
+      timings.fetchModelMs = round(performance.now() - t);
+      t = performance.now();
+      try {
+        const input = new ort.Tensor('float32', data, inputShape(job.model.inputSpec, 1));
+        const result = await model.session.run({ [model.inputName]: input });
+        return result[model.outputName]!;
+      } catch (error) {
+        throw new UnrecoverableJobError('INFERENCE_FAILED', `ONNX Runtime failed: ${(error as Error).message.split('\n')[0]}`);
+      }
+    });
+    timings.inferenceMs = round(performance.now() - t);
+    try {
+      return classify(job.model.labels, output.data as Float32Array, job.model.inputSpec.output);
+    } catch (error) {
+      throw new UnrecoverableJobError('OUTPUT_INVALID', (error as Error).message);
+    }
+  }
+
   return async function handleJob(message: ConsumeMessage): Promise<Disposition> {
     const decoded = decodeMessage(JobMessage, message.content);
     if (!decoded.ok) {
@@ -86,51 +130,30 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     await publishResult(job, { outcome: 'started', errors: [], timings: {} });
 
     let classification: Classification;
-    try {
-      let t = performance.now();
-      const image = await fetchImage(job);
-      timings.fetchImageMs = round(performance.now() - t);
-      t = performance.now();
-      let data: Float32Array;
+    for (;;) {
       try {
-        data = await preprocess(image, job.model.inputSpec, job.keepAspectRatio, deps.maxImagePixels);
+        classification = await classifyJob(job, timings);
+        break;
       } catch (error) {
-        throw new UnrecoverableJobError('IMAGE_DECODE', `the image could not be decoded: ${(error as Error).message}`);
-      }
-      timings.preprocessMs = round(performance.now() - t);
-      t = performance.now();
-      const output = await deps.models.with(job.model, async (model) => {
-        timings.fetchModelMs = round(performance.now() - t);
-        t = performance.now();
-        try {
-          const input = new ort.Tensor('float32', data, inputShape(job.model.inputSpec, 1));
-          const result = await model.session.run({ [model.inputName]: input });
-          return result[model.outputName]!;
-        } catch (error) {
-          throw new UnrecoverableJobError(
-            'INFERENCE_FAILED',
-            `ONNX Runtime failed: ${(error as Error).message.split('\n')[0]}`,
-          );
+        if (error instanceof UnrecoverableJobError) {
+          timings.totalMs = round(performance.now() - started);
+          const errors: ProcessingError[] = [{ code: error.code, message: error.message.slice(0, 2000) }];
+          await publishResult(job, { outcome: 'failed', errors, timings });
+          stats.failed += 1;
+          log.info({ code: error.code }, 'job failed');
+          return 'ack';
         }
-      });
-      timings.inferenceMs = round(performance.now() - t);
-      try {
-        classification = classify(job.model.labels, output.data as Float32Array, job.model.inputSpec.output);
-      } catch (error) {
-        throw new UnrecoverableJobError('OUTPUT_INVALID', (error as Error).message);
+        if (await deps.dependencies.checkNow()) {
+          // Not an outage: something about this job; its delivery is spent and it goes back to the queue.
+          stats.retried += 1;
+          log.warn({ err: error }, 'transient failure; the job goes back to the queue');
+          return 'requeue';
+        }
+        // A dependency is down: hold the job (its delivery is not spent) and try again once it is back.
+        stats.heldThroughOutage += 1;
+        log.warn({ err: error }, 'a dependency is down; holding the job until it is back');
+        await deps.dependencies.waitUntilReady();
       }
-    } catch (error) {
-      if (!(error instanceof UnrecoverableJobError)) {
-        stats.retried += 1;
-        log.warn({ err: error }, 'transient failure; the job goes back to the queue');
-        return 'requeue';
-      }
-      timings.totalMs = round(performance.now() - started);
-      const errors: ProcessingError[] = [{ code: error.code, message: error.message.slice(0, 2000) }];
-      await publishResult(job, { outcome: 'failed', errors, timings });
-      stats.failed += 1;
-      log.info({ code: error.code }, 'job failed');
-      return 'ack';
     }
     timings.totalMs = round(performance.now() - started);
     await publishResult(job, { outcome: 'classified', errors: [], timings, classification });

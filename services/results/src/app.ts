@@ -11,6 +11,6 @@ export function buildApp(deps: { broker: Broker; db: Database; stats: RecorderSt
       mongodb: () => deps.db.ping(),
       rabbitmq: () => deps.broker.ping(),
     },
-    () => ({ ...deps.stats }),
+    () => ({ ...deps.stats, databaseOperations: deps.db.operations() }),
   );
 }

@@ -10,6 +10,7 @@ export const ResultsConfigSchema = Type.Object({
   MONGODB_DATABASE: env.databaseName,
   /** Results handled at once. */
   PREFETCH: env.positiveInt(16, 256),
+  ...env.lifecycle,
 });
 export type ResultsConfig = Static<typeof ResultsConfigSchema>;
 

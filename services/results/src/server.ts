@@ -1,5 +1,6 @@
 import { Broker, Topology } from '@cxr/broker';
-import { connectDatabase } from '@cxr/db';
+import { ClassificationRequests, connectDatabase } from '@cxr/db';
+import { policyFromSettings } from '@cxr/request-lifecycle';
 import { configOrExit, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { buildApp } from './app';
@@ -25,7 +26,8 @@ void runService('results', logger, async (fail, defer) => {
   await app.listen({ host: cfg.HOST, port: cfg.HEALTH_PORT });
   defer(() => app.close());
 
-  const recorder = createRecorder({ db, broker, logger }, stats);
+  const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
+  const recorder = createRecorder({ requests, broker, logger }, stats);
   await broker.consume(Topology.resultsQueue, cfg.PREFETCH, recorder.handleResult);
   await broker.consume(Topology.jobsDeadQueue, 1, recorder.handleDeadJob);
 });

@@ -1,13 +1,16 @@
 import { Schema, type InferSchemaType } from 'mongoose';
+import { LIFECYCLE_STATES, TIMER_KINDS } from '@cxr/request-lifecycle';
 
-export const REQUEST_STATES = ['queued', 'assigned', 'classified', 'failed'] as const;
-export type RequestState = (typeof REQUEST_STATES)[number];
-
+/**
+ * A classification request and its lifecycle bookkeeping. Every read and write on the request
+ * path addresses one request by `_id`; the only other look-up is the timer slot (`due_slot`),
+ * an equality on the few requests whose timers fall due in one slot. Nothing scans history.
+ */
 export const classificationRequestSchema = new Schema(
   {
     model: { type: Schema.Types.ObjectId, required: true },
     dataset: { type: Schema.Types.ObjectId, required: true },
-    /** Copied from the dataset so "who may see this request" is one indexed query. */
+    /** Copied from the dataset so "who may see this request" needs no join. */
     dataset_owner: { type: Schema.Types.ObjectId, required: true },
     submitter: { type: Schema.Types.ObjectId, required: true },
     image: {
@@ -19,41 +22,64 @@ export const classificationRequestSchema = new Schema(
           format: { type: String, required: true, enum: ['png', 'jpeg'] },
           width: { type: Number, required: true },
           height: { type: Number, required: true },
+          /** Set when retention deleted the blob. */
+          purged_at: { type: Date, default: null },
         },
         { _id: false },
       ),
       required: true,
     },
     /**
-     * A cache of the outcome for listing and filtering. The ClassificationResult, unique per
-     * request, is the truth: whoever reads a request with a result takes the result's state.
+     * The lifecycle state (see @cxr/request-lifecycle). For ended requests it caches the outcome
+     * for listings; the ClassificationResult, unique per request, is the truth.
      */
-    state: { type: String, required: true, enum: REQUEST_STATES, default: 'queued' },
+    state: { type: String, required: true, enum: LIFECYCLE_STATES },
     priority: { type: Number, required: true, default: 0, min: 0, max: 9 },
-    /** Always set (the request id when the client gave none), so a plain unique index works. */
-    idempotency_key: { type: String, required: true, maxlength: 200 },
+    /** The client's Idempotency-Key, if it sent one; its IdempotencyRecord holds the claim. */
+    idempotency_key: { type: String, default: null, maxlength: 200 },
     correlation_id: { type: String, required: true },
-    /** Jobs published for this request so far; each has its own dispatch token. */
-    dispatch_count: { type: Number, required: true, default: 0 },
-    /** When the last dispatch began (set before publishing, so a crash mid-dispatch is seen). */
+    /** Dispatches begun; the latest one's number. */
+    dispatches: { type: Number, required: true, default: 1 },
+    /** Dispatch tokens (hashes only), one per dispatch; removed by retention after the request ends. */
+    tokens: {
+      type: [
+        {
+          _id: false,
+          hash: { type: String, required: true },
+          seq: { type: Number, required: true },
+          expires_at: { type: Date, required: true },
+        },
+      ],
+      default: [],
+    },
+    /** Leases that lapsed (a worker started a job and did not finish it in time). */
+    lapses: { type: Number, required: true, default: 0 },
+    /** Deliveries reported by workers (a crash mid-job shows up as a second attempt). */
+    attempts: { type: Number, required: true, default: 0 },
+    /** The one pending timer of the request, and its slot (what the sweeper looks up). */
+    timer: {
+      type: new Schema(
+        { kind: { type: String, required: true, enum: TIMER_KINDS }, due_at: { type: Date, required: true } },
+        { _id: false },
+      ),
+      default: null,
+    },
+    due_slot: { type: Number, default: null },
+    /** When the latest dispatch began, and when the broker confirmed a job. */
     dispatched_at: { type: Date, default: null },
-    /** When the broker confirmed the last dispatch's job. */
     published_at: { type: Date, default: null },
     /** When a worker reported it had taken the job. */
     assigned_on: { type: Date, default: null },
     worker: { type: String, default: null },
-    /** Deliveries reported by workers (a crash mid-job shows up as a second attempt). */
-    attempts: { type: Number, required: true, default: 0 },
     completed_at: { type: Date, default: null },
     /** The result's top label and score, cached with the state so listings need no join. */
     label: { type: String, default: null },
     score: { type: Number, default: null },
+    created_at: { type: Date, required: true, default: () => new Date() },
   },
-  { timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' }, collection: 'classification_requests' },
+  { collection: 'classification_requests' },
 );
-classificationRequestSchema.index({ submitter: 1, idempotency_key: 1 }, { unique: true });
 classificationRequestSchema.index({ submitter: 1, _id: -1 });
 classificationRequestSchema.index({ dataset_owner: 1, _id: -1 });
-classificationRequestSchema.index({ state: 1, dispatched_at: 1 });
-classificationRequestSchema.index({ state: 1, published_at: 1, created_at: 1 });
+classificationRequestSchema.index({ due_slot: 1 });
 export type ClassificationRequest = InferSchemaType<typeof classificationRequestSchema>;

@@ -1,13 +1,19 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { isDuplicateKeyError, syncRequestWithResult, type Database } from '@cxr/db';
+import {
+  idempotencyRecordId,
+  isDuplicateKeyError,
+  type ClassificationRequests,
+  type Database,
+  type RequestRecord,
+} from '@cxr/db';
 import type { ObjectStore } from '@cxr/storage';
 import { Types } from 'mongoose';
-import { badRequest, conflict, notFound, tooLarge } from '../errors';
+import { badRequest, conflict, notFound, tooLarge, unavailable } from '../errors';
 import type { CompletionWaiters } from '../lib/completion-waiters';
 import type { ConcurrencyLimit } from '../lib/concurrency-limit';
-import type { Dispatcher } from '../lib/dispatch';
+import type { Dispatcher, JobTarget } from '../dispatch/dispatcher';
 import { loadDataset, loadModel } from '../lib/access';
 import { page } from '../lib/paging';
 import { inspectImage } from '../lib/image-check';
@@ -16,6 +22,7 @@ import { IdParams, ListClassificationsQuery, SubmitQuery, WaitQuery } from '../s
 
 export interface ClassificationsRoutesOptions {
   db: Database;
+  requests: ClassificationRequests;
   store: ObjectStore;
   dispatcher: Dispatcher;
   waiters: CompletionWaiters;
@@ -27,9 +34,14 @@ export interface ClassificationsRoutesOptions {
 
 const TERMINAL = new Set(['classified', 'failed']);
 
+/** Clients see one waiting state: a job not yet confirmed by the broker is queued as far as they can tell. */
+function publicState(state: string): string {
+  return state === 'accepted' ? 'queued' : state;
+}
+
 export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRoutesOptions> = async (app, options) => {
-  const { db, store, dispatcher } = options;
-  const { ClassificationRequest, ClassificationResult } = db.models;
+  const { db, store, dispatcher, requests } = options;
+  const { ClassificationRequest, ClassificationResult, IdempotencyRecord } = db.models;
 
   async function readImage(request: FastifyRequest): Promise<Buffer> {
     if (!request.isMultipart()) throw badRequest("send the image as multipart/form-data in the file field 'image'");
@@ -55,7 +67,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
   async function submit(
     request: FastifyRequest,
     dataset: Awaited<ReturnType<typeof loadDataset>>,
-    model: { _id: Types.ObjectId; status: string },
+    model: JobTarget['model'] & { status: string },
     priority: number,
   ) {
     const { userId } = requireUser(request);
@@ -78,29 +90,24 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     );
     const sha256 = createHash('sha256').update(bytes).digest('hex');
 
-    /** The earlier request under the same key, if it asked for the same thing; 409 otherwise. */
-    const earlier = async () => {
-      if (!idempotencyKey) return null;
-      const existing = await ClassificationRequest.findOne({
-        submitter: userId,
-        idempotency_key: idempotencyKey,
-      }).lean();
-      if (!existing) return null;
-      if (!existing.model.equals(model._id) || existing.image.sha256 !== sha256) {
-        throw conflict(`Idempotency-Key '${idempotencyKey}' was already used for another image or model`);
-      }
-      return { status: 200, request: existing };
-    };
-    const repeated = await earlier();
-    if (repeated) return repeated;
+    let requestId = new Types.ObjectId();
+    let claimId: string | null = null;
+    if (idempotencyKey) {
+      // The claim comes first and its primary key decides: one insert, a read only on a repeat.
+      claimId = idempotencyRecordId(userId, idempotencyKey);
+      const earlier = await claimIdempotencyKey(claimId, requestId, model._id, sha256, idempotencyKey);
+      if (earlier.request) return { status: 200, request: earlier.request };
+      // The earlier submission stopped between its claim and its record: finish it under its id.
+      requestId = earlier.requestId;
+    }
 
-    const requestId = new Types.ObjectId();
     const key = `images/${String(dataset._id)}/${String(requestId)}.${image.format === 'png' ? 'png' : 'jpg'}`;
-    // The blob goes first: a request record never points at an image that is not there.
-    await store.put(key, bytes, { contentType: `image/${image.format}`, metadata: { sha256 } });
-    let created;
+    let created: RequestRecord;
+    const token = dispatcher.newToken(1);
     try {
-      created = await ClassificationRequest.create({
+      // The blob goes first: a request record never points at an image that is not there.
+      await store.put(key, bytes, { contentType: `image/${image.format}`, metadata: { sha256 } });
+      created = await requests.create({
         _id: requestId,
         model: model._id,
         dataset: dataset._id,
@@ -108,34 +115,68 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         submitter: userId,
         image: { key, sha256, size: bytes.length, format: image.format, width: image.width, height: image.height },
         priority,
-        idempotency_key: idempotencyKey ?? String(requestId),
+        idempotency_key: idempotencyKey ?? null,
         correlation_id: randomUUID(),
+        tokens: [token.record],
       });
     } catch (error) {
-      await store.delete(key).catch(() => undefined);
-      if (isDuplicateKeyError(error)) {
-        // Two submissions under one key raced; the first one's request is the answer.
-        const raced = await earlier();
-        if (raced) return raced;
+      const existing = await requests.get(requestId).catch(() => null);
+      // Two retries of one interrupted submission raced to finish it; the first one's record is the answer.
+      if (existing && isDuplicateKeyError(error)) return { status: 200, request: existing };
+      if (!existing) {
+        // Nothing half-written stays behind: no blob and no claim without their request.
+        await store.delete(key).catch(() => undefined);
+        if (claimId) await IdempotencyRecord.deleteOne({ _id: claimId }).catch(() => undefined);
       }
       throw error;
     }
     try {
-      await dispatcher.dispatch(requestId, 0);
+      await dispatcher.publish(created, token, { model, keepAspectRatio: dataset.maintain_ratio });
     } catch (error) {
-      // Accepted all the same: the request is stored and the sweeper publishes it later.
-      request.log.warn({ err: error, requestId: String(requestId) }, 'dispatch failed; the sweeper will retry');
+      // Accepted all the same: the request is stored, and its publish timer dispatches it again.
+      request.log.warn({ err: error, requestId: String(requestId) }, 'publish failed; the sweeper will retry');
     }
-    return { status: 202, request: created.toObject() };
+    return { status: 202, request: created };
   }
 
-  function accepted(outcome: { status: number; request: { _id: Types.ObjectId; state: string; created_at?: Date } }) {
+  /**
+   * Claims an Idempotency-Key for a new request. On a repeat, answers the earlier request (409
+   * when it asked for another image or model), or its id when it was never stored.
+   */
+  async function claimIdempotencyKey(
+    claimId: string,
+    requestId: Types.ObjectId,
+    modelId: Types.ObjectId,
+    sha256: string,
+    idempotencyKey: string,
+  ): Promise<{ request: RequestRecord | null; requestId: Types.ObjectId }> {
+    try {
+      await IdempotencyRecord.create({
+        _id: claimId,
+        request: requestId,
+        model: modelId,
+        image_sha256: sha256,
+        created_at: requests.now(),
+      });
+      return { request: null, requestId };
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+    }
+    const claim = await IdempotencyRecord.findById(claimId).lean();
+    if (!claim) throw unavailable('the Idempotency-Key is being released; retry in a moment');
+    if (!claim.model.equals(modelId) || claim.image_sha256 !== sha256) {
+      throw conflict(`Idempotency-Key '${idempotencyKey}' was already used for another image or model`);
+    }
+    return { request: await requests.get(claim.request), requestId: claim.request };
+  }
+
+  function accepted(outcome: { status: number; request: RequestRecord }) {
     const id = String(outcome.request._id);
     const self = `/v1/classifications/${id}`;
     return {
       status: outcome.status,
       location: self,
-      body: { id, state: outcome.request.state, created_at: outcome.request.created_at, links: { self } },
+      body: { id, state: publicState(outcome.request.state), created_at: outcome.request.created_at, links: { self } },
     };
   }
 
@@ -156,7 +197,12 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       const { userId } = requireUser(request);
       const dataset = await loadDataset(db, request.params.id, userId, 'read');
       if (!dataset.default_model) throw conflict('the dataset has no model yet; upload one first');
-      const model = await db.models.ClassifierModel.findById(dataset.default_model, { status: 1 }).lean();
+      const model = await db.models.ClassifierModel.findById(dataset.default_model, {
+        status: 1,
+        blob: 1,
+        labels: 1,
+        input_spec: 1,
+      }).lean();
       if (!model) throw conflict("the dataset's default model is missing");
       const answer = accepted(await submit(request, dataset, model, request.query.priority ?? 0));
       return reply.code(answer.status).header('location', answer.location).send(answer.body);
@@ -183,18 +229,18 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
   );
 
   async function view(id: Types.ObjectId, userId: Types.ObjectId) {
-    const request = await ClassificationRequest.findById(id).lean();
+    const request = await requests.get(id);
     if (!request || !(request.submitter.equals(userId) || request.dataset_owner.equals(userId))) {
       throw notFound('classification request');
     }
-    const result = await ClassificationResult.findById(id).lean();
+    const result = await requests.result(id);
     // Caught between the result's insert and the request's update: finish the update now, so
     // a client that saw the outcome here also finds it when listing by state.
-    if (result && !TERMINAL.has(request.state)) await syncRequestWithResult(db.models, id);
+    if (result && !TERMINAL.has(request.state)) await requests.settle(request, result);
     return {
       id: String(request._id),
       // The result is the truth about the outcome; the request's state may lag it briefly.
-      state: result ? result.state : request.state,
+      state: result ? result.state : publicState(request.state),
       dataset: String(request.dataset),
       model: String(request.model),
       submitter: String(request.submitter),
@@ -210,7 +256,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       errors: result?.errors ?? [],
       worker: result?.worker ?? request.worker ?? null,
       attempts: request.attempts,
-      dispatches: request.dispatch_count,
+      dispatches: request.dispatches,
       timings: (result?.timings ?? {}) as Record<string, number>,
       created_at: request.created_at,
       dispatched_at: request.dispatched_at,
@@ -275,7 +321,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       const filter: Record<string, unknown> = { ...visible, ...paging.filter };
       if (q.dataset) filter.dataset = new Types.ObjectId(q.dataset);
       if (q.model) filter.model = new Types.ObjectId(q.model);
-      if (q.state) filter.state = q.state;
+      if (q.state) filter.state = q.state === 'queued' ? { $in: ['accepted', 'queued'] } : q.state;
       const items = await ClassificationRequest.find(filter).sort({ _id: -1 }).limit(q.limit).lean();
       // The request caches its outcome; only one still open may have a result it has not
       // caught up with (a process died between the two writes), so only those are looked up.
@@ -287,7 +333,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
           const result = byRequest.get(String(i._id));
           return {
             id: String(i._id),
-            state: result ? result.state : i.state,
+            state: result ? result.state : publicState(i.state),
             dataset: String(i.dataset),
             model: String(i.model),
             label: result ? (result.classification?.label ?? null) : (i.label ?? null),

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import type { Broker } from '@cxr/broker';
+import { JOB_ROUTING_KEY, Topology } from '@cxr/broker';
+import { encodeMessage, hashSecret, newDispatchToken, type InputSpec, type JobMessage } from '@cxr/contracts';
+import {
+  dispatchClaimId,
+  isDuplicateKeyError,
+  type ClassificationRequests,
+  type ClassifierModel,
+  type Models,
+  type RequestRecord,
+} from '@cxr/db';
+import type { Logger } from '@cxr/logging';
+import type { Types } from 'mongoose';
+
+/** What a job needs besides the request: the model to run and how to fit the image to it. */
+export interface JobTarget {
+  model: Pick<ClassifierModel, 'blob' | 'labels' | 'input_spec'> & { _id: Types.ObjectId };
+  keepAspectRatio: boolean;
+}
+
+export interface DispatchToken {
+  /** The secret that travels in the job; never stored. */
+  secret: string;
+  /** What the request stores: the hash, the dispatch number and the expiry. */
+  record: { hash: string; seq: number; expires_at: Date };
+}
+
+/**
+ * Sends a request's job to the workers: a new dispatch token per job, publisher confirms, and
+ * the lifecycle told what happened. Used for the first dispatch (made with the request) and by
+ * the sweeper for dispatches whose timer fell due.
+ */
+export class Dispatcher {
+  constructor(
+    private readonly deps: {
+      requests: ClassificationRequests;
+      models: Models;
+      broker: Broker;
+      logger: Logger;
+    },
+  ) {}
+
+  newToken(seq: number): DispatchToken {
+    const secret = newDispatchToken();
+    const expiresAt = new Date(this.deps.requests.now().getTime() + this.deps.requests.policy.tokenTtlMs);
+    return { secret, record: { hash: hashSecret(secret), seq, expires_at: expiresAt } };
+  }
+
+  /**
+   * Publishes job `seq` of a stored request and records the broker's confirm. Throws when the
+   * broker does not confirm: the request's publish timer then dispatches it again.
+   */
+  async publish(doc: RequestRecord, token: DispatchToken, target: JobTarget): Promise<void> {
+    const { model } = target;
+    const job: JobMessage = {
+      v: 1,
+      type: 'cxr.job',
+      requestId: String(doc._id),
+      correlationId: doc.correlation_id,
+      dispatchToken: token.secret,
+      dispatchedAt: this.deps.requests.now().toISOString(),
+      model: {
+        id: String(model._id),
+        key: model.blob.key,
+        sha256: model.blob.sha256,
+        size: model.blob.size,
+        labels: model.labels,
+        inputSpec: model.input_spec as InputSpec,
+      },
+      image: { key: doc.image.key, sha256: doc.image.sha256, size: doc.image.size, format: doc.image.format },
+      keepAspectRatio: target.keepAspectRatio,
+    };
+    await this.deps.broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, encodeMessage(job), {
+      messageId: randomUUID(),
+      correlationId: doc.correlation_id,
+    });
+    await this.deps.requests.apply(
+      doc,
+      { type: 'published', seq: token.record.seq },
+      { set: { published_at: this.deps.requests.now() } },
+    );
+  }
+
+  /**
+   * Makes dispatch number `seq` (2 and up) of a request whose timer fell due. Every gateway
+   * replica's sweeper may try; the claim's primary key lets one of them do it (false for the others).
+   */
+  async redispatch(doc: RequestRecord, seq: number): Promise<boolean> {
+    const { models, requests } = this.deps;
+    try {
+      await models.DispatchClaim.create({ _id: dispatchClaimId(doc._id, seq), claimed_at: requests.now() });
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+    const [model, dataset] = await Promise.all([
+      models.ClassifierModel.findById(doc.model, { blob: 1, labels: 1, input_spec: 1 }).lean(),
+      models.Dataset.findById(doc.dataset, { maintain_ratio: 1 }).lean(),
+    ]);
+    if (!model) throw new Error(`model ${String(doc.model)} of request ${String(doc._id)} is missing`);
+    const token = this.newToken(seq);
+    const { doc: dispatching, transition } = await requests.apply(
+      doc,
+      { type: 'dispatching', seq },
+      { set: { dispatched_at: requests.now() }, push: { tokens: token.record } },
+    );
+    if (!transition.changed) return false;
+    await this.publish(dispatching, token, { model, keepAspectRatio: dataset?.maintain_ratio ?? false });
+    this.deps.logger.info({ requestId: String(doc._id), seq }, 'request dispatched again');
+    return true;
+  }
+}
