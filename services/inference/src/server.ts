@@ -1,5 +1,5 @@
 import { Broker, Topology } from '@cxr/broker';
-import { configOrExit, runService } from '@cxr/lifecycle';
+import { checkDependencies, configOrExit, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
@@ -22,14 +22,22 @@ void runService('inference', logger, async (fail, defer) => {
   broker.on('lost', fail);
   await broker.checkTopology([Topology.jobsQueue], [Topology.resultsExchange, Topology.invalidExchange]);
 
-  const stats: WorkerStats = { classified: 0, failed: 0, invalid: 0, retried: 0 };
+  const stats: WorkerStats = { classified: 0, failed: 0, invalid: 0, retried: 0, heldThroughOutage: 0 };
   const app = buildApp({ broker, store, models, stats });
   await app.listen({ host: cfg.HOST, port: cfg.HEALTH_PORT });
   defer(() => app.close());
 
+  const s3Up = async () => (await checkDependencies({ s3: () => store.ping() })).status === 'ok';
+  const dependencies = {
+    checkNow: s3Up,
+    async waitUntilReady() {
+      while (!(await s3Up())) await new Promise((resolve) => setTimeout(resolve, 2_000));
+    },
+  };
   const handler = createJobHandler(
     {
       broker,
+      dependencies,
       store,
       models,
       logger,
