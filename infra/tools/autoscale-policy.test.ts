@@ -1,4 +1,4 @@
-import { decideReplicas, type ScalePolicy } from './autoscale-policy';
+import { currentReplicas, decideReplicas, needsReconcile, type ScalePolicy } from './autoscale-policy';
 
 const policy: ScalePolicy = { min: 1, max: 4, jobsPerReplica: 10, downAfterChecks: 3 };
 
@@ -22,5 +22,27 @@ describe('decideReplicas', () => {
     let state = decideReplicas(0, { replicas: 3, lowChecks: 0 }, policy);
     state = decideReplicas(30, state, policy);
     expect(state).toEqual({ replicas: 3, lowChecks: 0 });
+  });
+});
+
+describe('reconciling replica slots', () => {
+  const slots = (...pairs: [number, boolean][]) => pairs.map(([index, supervised]) => ({ index, supervised }));
+
+  it('counts up to the highest supervised replica, so a dead replica below it is still wanted', () => {
+    expect(currentReplicas(slots([1, false], [2, true]))).toBe(2);
+    expect(currentReplicas(slots([1, false]))).toBe(0);
+    expect(currentReplicas([])).toBe(0);
+  });
+
+  it('asks for a reconcile when a wanted replica has no live supervisor, even if another one lives', () => {
+    expect(needsReconcile(slots([1, false], [2, true]), 2)).toBe(true);
+    expect(needsReconcile(slots([2, true]), 2)).toBe(true);
+    expect(needsReconcile(slots([1, true], [2, true]), 2)).toBe(false);
+  });
+
+  it('asks for a reconcile when anything is left above the target, alive or not', () => {
+    expect(needsReconcile(slots([1, true], [2, true]), 1)).toBe(true);
+    expect(needsReconcile(slots([1, true], [3, false]), 1)).toBe(true);
+    expect(needsReconcile([], 0)).toBe(false);
   });
 });

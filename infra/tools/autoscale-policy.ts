@@ -26,3 +26,25 @@ export function decideReplicas(readyJobs: number, state: ScaleState, policy: Sca
   }
   return { replicas: state.replicas, lowChecks: 0 };
 }
+
+/** One inference replica's slot in the services folder (it has a pid or state file). */
+export interface ReplicaSlot {
+  index: number;
+  /** Its supervisor is alive (the supervisor restarts the replica itself when it dies). */
+  supervised: boolean;
+}
+
+/** The replicas running now, as far as scaling goes: the highest replica with a live supervisor. */
+export function currentReplicas(slots: ReplicaSlot[]): number {
+  return Math.max(0, ...slots.filter((slot) => slot.supervised).map((slot) => slot.index));
+}
+
+/**
+ * Whether `./cxr scale target` has work to do: a replica 1..target without a live supervisor,
+ * or anything left of a replica above target.
+ */
+export function needsReconcile(slots: ReplicaSlot[], target: number): boolean {
+  const supervised = new Set(slots.filter((slot) => slot.supervised).map((slot) => slot.index));
+  for (let i = 1; i <= target; i++) if (!supervised.has(i)) return true;
+  return slots.some((slot) => slot.index > target);
+}
