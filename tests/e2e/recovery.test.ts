@@ -128,6 +128,47 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
     });
   });
 
+  describe('with a backlog no worker is taking yet', () => {
+    let system: System;
+
+    beforeAll(async () => {
+      system = await startSystem(['gateway', 'results']);
+    });
+    afterAll(async () => {
+      await system?.stop();
+    });
+
+    it('leaves queued jobs alone however long they wait, then classifies each from its first dispatch', async () => {
+      const { user, datasetId } = await setUp(system, 'ivan');
+      const submitted = await submitMany(user, datasetId, 10);
+      // Well past the publish grace (2 s): the sweeper has passed the slots of every request.
+      const waitedUntil = slotOf(new Date(Date.now() + 8_000));
+      const swept = await until(
+        async () => (await system.db.models.TimerCursor.findById('timers').lean())?.slot ?? 0,
+        (slot) => slot >= waitedUntil,
+        30_000,
+      );
+      expect(swept).toBeGreaterThanOrEqual(waitedUntil);
+      const connection = await amqp.connect(system.vhost.amqpUrl);
+      const channel = await connection.createChannel();
+      expect((await channel.checkQueue(Topology.jobsQueue)).messageCount).toBe(10);
+      await connection.close();
+      for (const { id } of submitted) {
+        const view = await user.get<View>(`/v1/classifications/${id}`);
+        expect({ id, state: view.body.state, dispatches: view.body.dispatches }).toEqual({
+          id,
+          state: 'queued',
+          dispatches: 1,
+        });
+      }
+      await system.start('inference');
+      await expectAllClassifiedOnce(system, user, submitted);
+      for (const { id } of submitted) {
+        expect((await user.get<View>(`/v1/classifications/${id}`)).body.dispatches).toBe(1);
+      }
+    });
+  });
+
   describe('with an image that cannot be processed', () => {
     let system: System;
 

@@ -79,7 +79,11 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   await app.register(multipart, {
     limits: { fields: 10, fieldSize: 64 * 1024, files: 1, parts: 12, fileSize: config.MAX_IMAGE_BYTES },
   });
-  await app.register(auth, { db: deps.db, adminApiKey: config.ADMIN_API_KEY });
+  await app.register(auth, {
+    db: deps.db,
+    adminApiKey: config.ADMIN_API_KEY,
+    cacheSeconds: config.AUTH_CACHE_SECONDS,
+  });
   // Open long-polls answer at once when the server closes, so shutdown does not wait for them.
   app.addHook('preClose', async () => deps.waiters.close());
   await app.register(healthRoute, {

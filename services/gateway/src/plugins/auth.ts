@@ -6,6 +6,7 @@ import type { Database } from '@cxr/db';
 import type { Types } from 'mongoose';
 import { unauthorized } from '../errors';
 import { parseApiKey, secretMatches } from '../lib/api-keys';
+import { TtlCache } from '../lib/ttl-cache';
 
 /** Who is calling: a user by API key, or the bootstrap admin by ADMIN_API_KEY. */
 export type Principal =
@@ -16,6 +17,18 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
   }
+  interface FastifyInstance {
+    /** Forgets a key's cached record at once (this gateway; others within the cache's seconds). */
+    forgetApiKey(keyId: string): void;
+  }
+}
+
+/** What authenticating a key needs of its record and its user, cached for a few seconds. */
+interface KeyRecord {
+  secretHash: string;
+  revoked: boolean;
+  userId: Types.ObjectId | null;
+  isAdmin: boolean;
 }
 
 /** The calling user, or 401/403 for the bootstrap admin key, which may only create users. */
@@ -28,10 +41,35 @@ export function requireUser(request: FastifyRequest): Extract<Principal, { kind:
   return principal;
 }
 
-export default fp<{ db: Database; adminApiKey: string }>(
+/**
+ * Authenticates every request by its API key. A key's record and its user are read once per
+ * `cacheSeconds` (the secret is still checked against the stored hash on every request), so a
+ * revoked key stops working at once on the gateway that revoked it and within `cacheSeconds`
+ * on the others.
+ */
+export default fp<{ db: Database; adminApiKey: string; cacheSeconds: number }>(
   async (app: FastifyInstance, options) => {
     const adminHash = Buffer.from(hashSecret(options.adminApiKey), 'hex');
     const { ApiKey, User } = options.db.models;
+    const cache = new TtlCache<KeyRecord>(options.cacheSeconds * 1000, 10_000);
+    app.decorate('forgetApiKey', (keyId: string) => cache.delete(keyId));
+
+    async function keyRecord(keyId: string): Promise<KeyRecord | null> {
+      const cached = cache.get(keyId);
+      if (cached) return cached;
+      const key = await ApiKey.findById(keyId).lean();
+      if (!key) return null;
+      const user = key.revoked_at ? null : await User.findById(key.user, { is_admin: 1 }).lean();
+      const record = {
+        secretHash: key.secret_hash,
+        revoked: key.revoked_at !== null,
+        userId: user?._id ?? null,
+        isAdmin: user?.is_admin ?? false,
+      };
+      cache.set(keyId, record);
+      return record;
+    }
+
     app.decorateRequest('principal', null);
     app.addHook('onRequest', async (request) => {
       const header = request.headers.authorization;
@@ -46,13 +84,11 @@ export default fp<{ db: Database; adminApiKey: string }>(
       }
       const parsed = parseApiKey(presented);
       if (!parsed) throw unauthorized('the API key is malformed');
-      const key = await ApiKey.findById(parsed.keyId).lean();
-      if (!key || key.revoked_at || !secretMatches(parsed.secret, key.secret_hash)) {
+      const key = await keyRecord(parsed.keyId);
+      if (!key || key.revoked || !key.userId || !secretMatches(parsed.secret, key.secretHash)) {
         throw unauthorized('the API key is not valid');
       }
-      const user = await User.findById(key.user, { is_admin: 1 }).lean();
-      if (!user) throw unauthorized('the API key is not valid');
-      request.principal = { kind: 'user', userId: user._id, isAdmin: user.is_admin, keyId: key._id };
+      request.principal = { kind: 'user', userId: key.userId, isAdmin: key.isAdmin, keyId: parsed.keyId };
     });
   },
   { name: 'auth' },

@@ -103,6 +103,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
         { $set: { revoked_at: new Date() } },
       );
       if (result.matchedCount === 0) throw notFound('API key');
+      app.forgetApiKey(request.params.keyId);
       return reply.code(204).send();
     },
   );
