@@ -197,6 +197,21 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
       expect(stats).toMatchObject({ failed: 1, retried: 0 });
       expect(await system.db.models.ClassificationResult.countDocuments({ request: submitted!.id })).toBe(1);
     });
+
+    it('accepts a truncated image from its header, then fails it IMAGE_CORRUPT once, as inference decodes it', async () => {
+      const { user, datasetId } = await setUp(system, 'judy');
+      const whole = await renderSample('bright', { seed: 7 });
+      const response = await user.post(
+        `/v1/datasets/${datasetId}/classifications`,
+        imageForm(whole.subarray(0, Math.floor(whole.length / 2))),
+      );
+      expect(response.status).toBe(202);
+      const view = await user.get<View>(`/v1/classifications/${response.body.id as string}?wait=30`);
+      expect(view.body.state).toBe('failed');
+      expect(view.body.errors[0]?.code).toBe('IMAGE_CORRUPT');
+      expect(view.body.errors[0]?.message).toMatch(/damaged or truncated/);
+      expect(await system.db.models.ClassificationResult.countDocuments({ request: response.body.id })).toBe(1);
+    });
   });
 
   describe('with a job that no worker can finish', () => {

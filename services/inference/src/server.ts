@@ -1,5 +1,5 @@
 import { Broker, Topology } from '@cxr/broker';
-import { checkDependencies, configOrExit, runService } from '@cxr/lifecycle';
+import { configOrExit, pollingDependencies, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
@@ -27,13 +27,7 @@ void runService('inference', logger, async (fail, defer) => {
   await app.listen({ host: cfg.HOST, port: cfg.HEALTH_PORT });
   defer(() => app.close());
 
-  const s3Up = async () => (await checkDependencies({ s3: () => store.ping() })).status === 'ok';
-  const dependencies = {
-    checkNow: s3Up,
-    async waitUntilReady() {
-      while (!(await s3Up())) await new Promise((resolve) => setTimeout(resolve, 2_000));
-    },
-  };
+  const dependencies = pollingDependencies(() => store.ping());
   const handler = createJobHandler(
     {
       broker,

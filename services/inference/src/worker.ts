@@ -92,7 +92,10 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     try {
       data = await preprocess(image, job.model.inputSpec, job.keepAspectRatio, deps.maxImagePixels);
     } catch (error) {
-      throw new UnrecoverableJobError('IMAGE_DECODE', `the image could not be decoded: ${(error as Error).message}`);
+      throw new UnrecoverableJobError(
+        'IMAGE_CORRUPT',
+        `the image data is damaged or truncated: ${(error as Error).message.split('\n')[0]}`,
+      );
     }
     timings.preprocessMs = round(performance.now() - t);
     t = performance.now();

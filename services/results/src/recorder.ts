@@ -14,6 +14,8 @@ export interface RecorderStats {
   started: number;
   deadLettered: number;
   invalid: number;
+  /** Messages held through a database outage and handled again when it came back. */
+  heldThroughOutage: number;
   refused: Record<RefusalReason, number>;
 }
 
@@ -24,6 +26,7 @@ export function newRecorderStats(): RecorderStats {
     started: 0,
     deadLettered: 0,
     invalid: 0,
+    heldThroughOutage: 0,
     refused: { forged: 0, stale: 0, replayed: 0, mismatched: 0 },
   };
 }

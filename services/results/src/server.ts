@@ -1,7 +1,7 @@
 import { Broker, Topology } from '@cxr/broker';
 import { ClassificationRequests, connectDatabase } from '@cxr/db';
 import { policyFromSettings } from '@cxr/request-lifecycle';
-import { configOrExit, runService } from '@cxr/lifecycle';
+import { configOrExit, holdThroughOutages, pollingDependencies, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { buildApp } from './app';
 import { loadResultsConfig } from './config';
@@ -28,6 +28,13 @@ void runService('results', logger, async (fail, defer) => {
 
   const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
   const recorder = createRecorder({ requests, broker, logger }, stats);
-  await broker.consume(Topology.resultsQueue, cfg.PREFETCH, recorder.handleResult);
-  await broker.consume(Topology.jobsDeadQueue, 1, recorder.handleDeadJob);
+  // A database outage holds the messages (their deliveries are not spent) until it is back.
+  const database = pollingDependencies(() => db.ping());
+  const held = () => (stats.heldThroughOutage += 1);
+  await broker.consume(
+    Topology.resultsQueue,
+    cfg.PREFETCH,
+    holdThroughOutages(recorder.handleResult, database, logger, held),
+  );
+  await broker.consume(Topology.jobsDeadQueue, 1, holdThroughOutages(recorder.handleDeadJob, database, logger, held));
 });
