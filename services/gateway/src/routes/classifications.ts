@@ -236,7 +236,12 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     const result = await requests.result(id);
     // Caught between the result's insert and the request's update: finish the update now, so
     // a client that saw the outcome here also finds it when listing by state.
-    if (result && !TERMINAL.has(request.state)) await requests.settle(request, result);
+    if (result && !TERMINAL.has(request.state)) {
+      // Best effort: the answer comes from the result either way, and the request's timer repairs it later.
+      await requests.settle(request, result).catch((error: unknown) => {
+        app.log.warn({ err: error, requestId: String(id) }, 'could not move the request to its recorded outcome');
+      });
+    }
     return {
       id: String(request._id),
       // The result is the truth about the outcome; the request's state may lag it briefly.
