@@ -62,6 +62,34 @@ function treeCpuSeconds(rootPid: number): number {
   return ticks / CLK_TCK;
 }
 
+/** Peak resident memory (VmHWM) of the largest process in a tree, in MiB: the service under its supervisor. */
+function treePeakRssMiB(rootPid: number): number {
+  let peak = 0;
+  const queue = [rootPid];
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // ended while we looked
+    }
+  }
+  while (queue.length) {
+    const pid = queue.pop()!;
+    try {
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (hwm) peak = Math.max(peak, Number(hwm[1]) / 1024);
+    } catch {
+      // ended
+    }
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return peak;
+}
+
 /** The stack's processes by name, from their pid files. */
 function stackProcesses(state: string): Map<string, number> {
   const found = new Map<string, number>();
@@ -130,6 +158,7 @@ async function main(): Promise<void> {
       const cpuBefore = new Map([...processes].map(([name, pid]) => [name, treeCpuSeconds(pid)]));
       const opsBefore = await databaseOperations(admin, resultsStats);
       const latencies: number[] = [];
+      const stages = new Map<string, number[]>();
       let next = 0;
       const started = performance.now();
       const worker = async () => {
@@ -166,6 +195,18 @@ async function main(): Promise<void> {
           cpu
             .map(([name, s]) => `${name} ${((s / count) * 1000).toFixed(1)} ms (${((s / total) * 100).toFixed(0)} %)`)
             .join(', '),
+      );
+      const stageLine = [...stages]
+        .map(([stage, values]) => {
+          values.sort((a, b) => a - b);
+          return `${stage.replace(/Ms$/, '')} ${percentile(values, 50).toFixed(1)}`;
+        })
+        .join(', ');
+      console.log(`  worker stages, p50 ms: ${stageLine}`);
+      console.log(
+        `  peak RSS: ${[...processes]
+          .map(([name, pid]) => `${name} ${treePeakRssMiB(pid).toFixed(0)} MiB`)
+          .join(', ')}`,
       );
       const ops = Object.entries(opsAfter)
         .map(([k, v]) => [k, (v - (opsBefore[k] ?? 0)) / count] as const)
