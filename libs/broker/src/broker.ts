@@ -20,7 +20,10 @@ export interface BrokerOptions {
   /** Shown in the broker's connection list. */
   name: string;
   logger: Logger;
-  /** Seconds between heartbeats; a dead peer is noticed after about two of them. Default 15. */
+  /**
+   * Seconds between heartbeats; a dead peer is noticed after about two of them. Default 15.
+   * Ignored when the URL sets `?heartbeat=` itself.
+   */
   heartbeat?: number;
   /** How long a publish may wait for the broker's confirm before it fails. Default 10 000 ms. */
   confirmTimeoutMs?: number;
@@ -35,6 +38,14 @@ export interface BrokerOptions {
  */
 export function requeueDelay(deliveries: number, firstMs: number): number {
   return Math.min(30_000, firstMs * 2 ** Math.max(0, deliveries));
+}
+
+/** The URL with `heartbeat` set, unless it names one already (amqplib reads it from the URL only). */
+export function withHeartbeat(url: string, seconds: number): string {
+  const parsed = new URL(url);
+  if (parsed.searchParams.has('heartbeat')) return url;
+  parsed.searchParams.set('heartbeat', String(seconds));
+  return parsed.toString();
 }
 
 /**
@@ -81,9 +92,8 @@ export class Broker extends EventEmitter {
   }
 
   static async connect(url: string, options: BrokerOptions): Promise<Broker> {
-    const connection = await amqp.connect(url, {
+    const connection = await amqp.connect(withHeartbeat(url, options.heartbeat ?? 15), {
       clientProperties: { connection_name: options.name },
-      heartbeat: options.heartbeat ?? 15,
     });
     try {
       const publishChannel = await connection.createConfirmChannel();
