@@ -225,6 +225,119 @@ describe('the broker survives losing its connection', () => {
     expect(received).toEqual(['round 1', 'round 2', 'round 3']);
   });
 
+  it('pausing stops deliveries (a new job stays ready in the queue) and resuming delivers it', async () => {
+    const received: string[] = [];
+    await broker.consume(Topology.jobsQueue, 1, async (message) => {
+      received.push(message.content.toString());
+      return 'ack';
+    });
+    expect(broker.isConsuming).toBe(true);
+
+    await broker.pauseConsumers();
+    await broker.pauseConsumers(); // idempotent
+    expect(broker.consumersPaused).toBe(true);
+    expect(broker.isConsuming).toBe(false);
+    await broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, job('while paused'));
+    expect(await waitFor('the job ready in the queue', depth, (d) => d.messages === 1)).toEqual({
+      messages: 1,
+      consumers: 0,
+    });
+    expect(received).toEqual([]);
+
+    await broker.resumeConsumers();
+    await broker.resumeConsumers(); // idempotent
+    expect(broker.isConsuming).toBe(true);
+    await waitFor(
+      'the job delivered after resuming',
+      () => received,
+      (r) => r.length === 1,
+    );
+    expect(received).toEqual(['while paused']);
+    expect(await waitFor('the queue drained', depth, (d) => d.messages === 0)).toEqual({ messages: 0, consumers: 1 });
+  });
+
+  it('a job delivered before the pause stays with its handler, which still acks it', async () => {
+    const hold = deferred();
+    const received: string[] = [];
+    let acked = 0;
+    await broker.consume(Topology.jobsQueue, 1, async (message) => {
+      received.push(message.content.toString());
+      await hold.promise;
+      acked += 1;
+      return 'ack';
+    });
+    await broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, job('in hand'));
+    await waitFor(
+      'the job delivered',
+      () => received,
+      (r) => r.length === 1,
+    );
+    await broker.pauseConsumers();
+    hold.resolve();
+    await waitFor(
+      'the handler done',
+      () => acked,
+      (n) => n === 1,
+    );
+    await broker.close();
+
+    // Had the ack been lost, closing would have put the job back in the queue.
+    const check = await Broker.connect(vhost.amqpUrl, { name: 'check', logger: testLogger });
+    expect(await check.queueDepth(Topology.jobsQueue)).toEqual({ messages: 0, consumers: 0 });
+    await check.close();
+    expect(received).toEqual(['in hand']);
+  });
+
+  it('a reconnect while paused stays paused', async () => {
+    const seen = watch(broker);
+    const received: string[] = [];
+    await broker.consume(Topology.jobsQueue, 1, async (message) => {
+      received.push(message.content.toString());
+      return 'ack';
+    });
+    await broker.pauseConsumers();
+    await closeConnectionsNamed(name);
+    await waitFor(
+      'the reconnect',
+      () => seen.reconnected,
+      (n) => n === 1,
+    );
+    expect(broker.isOpen).toBe(true);
+    expect(broker.isConsuming).toBe(false);
+
+    await broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, job('paused across the reconnect'));
+    expect(await waitFor('the job ready in the queue', depth, (d) => d.messages === 1)).toEqual({
+      messages: 1,
+      consumers: 0,
+    });
+    expect(received).toEqual([]);
+
+    await broker.resumeConsumers();
+    await waitFor(
+      'the job delivered after resuming',
+      () => received,
+      (r) => r.length === 1,
+    );
+    expect(received).toEqual(['paused across the reconnect']);
+  });
+
+  it('a consumer registered while paused waits for the resume', async () => {
+    const received: string[] = [];
+    await broker.pauseConsumers();
+    await broker.consume(Topology.jobsQueue, 1, async (message) => {
+      received.push(message.content.toString());
+      return 'ack';
+    });
+    await broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, job('early'));
+    expect(await waitFor('the job ready', depth, (d) => d.messages === 1)).toEqual({ messages: 1, consumers: 0 });
+    await broker.resumeConsumers();
+    await waitFor(
+      'the job delivered',
+      () => received,
+      (r) => r.length === 1,
+    );
+  });
+
   it('close during the reconnect loop stops it, and the process then ends by itself', async () => {
     // Its own vhost: access to it is taken away, so every reconnect attempt fails.
     const own = await createVhost();

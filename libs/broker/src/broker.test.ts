@@ -19,7 +19,13 @@ class FakeChannel extends EventEmitter {
   private nextTag = 0;
 
   async prefetch(): Promise<void> {}
+  /** Runs at the start of the next consume, so a test can act while one is under way. */
+  static duringConsume: (() => void) | null = null;
+
   async consume(queue: string, onMessage: (m: ConsumeMessage | null) => void) {
+    const hook = FakeChannel.duringConsume;
+    FakeChannel.duringConsume = null;
+    hook?.();
     await turn();
     const consumerTag = `ctag-${++this.nextTag}`;
     this.consumers.set(consumerTag, { queue, onMessage });
@@ -211,6 +217,38 @@ describe('Broker on a connection that drops', () => {
     expect(fresh.acks).toEqual([]);
   });
 
+  it('re-establishes consumers after a reconnect, but not while paused', async () => {
+    const { broker } = await connect();
+    await broker.consume('jobs', 1, async () => 'ack');
+    await broker.pauseConsumers();
+    recovering.model.drop();
+    await recovering.reconnect();
+    expect(broker.isConsuming).toBe(false);
+    expect(recovering.model.channels.some((c) => c.consumers.size > 0)).toBe(false);
+    await broker.resumeConsumers();
+    expect(broker.isConsuming).toBe(true);
+    expect(recovering.model.consumerChannel('jobs').consumers.size).toBe(1);
+    await broker.close();
+  });
+
+  it('stays paused when the pause comes while a reconnect is setting up', async () => {
+    const { broker } = await connect();
+    await broker.consume('jobs', 1, async () => 'ack');
+    recovering.model.drop();
+    let pausing: Promise<void> | undefined;
+    // The set-up has decided to consume (it was not paused) and waits for the broker's answer.
+    FakeChannel.duringConsume = () => {
+      pausing = broker.pauseConsumers();
+    };
+    await recovering.reconnect();
+    expect(pausing).toBeDefined();
+    await pausing;
+    expect(broker.isOpen).toBe(true);
+    expect(broker.isConsuming).toBe(false);
+    expect(recovering.model.channels.some((c) => c.consumers.size > 0)).toBe(false);
+    await broker.close();
+  });
+
   it('recycles the connection when one of its channels dies on its own', async () => {
     const { broker, seen } = await connect();
     await broker.consume('jobs', 1, async () => 'ack');
@@ -221,7 +259,7 @@ describe('Broker on a connection that drops', () => {
     expect(seen.disconnected).toHaveLength(1);
     expect(seen.disconnected[0]!.message).toMatch(/consumer channel of jobs closed unexpectedly: PRECONDITION_FAILED/);
     await recovering.reconnect();
-    expect(recovering.model.consumerChannel('jobs').consumers.size).toBe(1);
+    expect(broker.isConsuming).toBe(true);
     await broker.close();
   });
 

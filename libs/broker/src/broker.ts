@@ -58,7 +58,7 @@ export interface BrokerEvents {
   disconnected: [error: Error];
   /** A reconnect attempt is scheduled after `delayMs` (attempt 1 is the first after a loss). */
   reconnecting: [info: { attempt: number; delayMs: number; error: Error }];
-  /** Connected again: publishing works, every consumer and subscription is back. */
+  /** Connected again: publishing works, every consumer and subscription is back (unless paused). */
   reconnected: [];
   /** Gave up reconnecting (only with a finite `reconnect.maxAttempts`): the broker is gone for good. */
   lost: [error: Error];
@@ -95,7 +95,7 @@ interface QueueConsumer {
   prefetch: number;
   handler: MessageHandler;
   live: Live<Channel> | null;
-  /** The broker's consumer tag while consuming; null while disconnected. */
+  /** The broker's consumer tag while consuming; null when paused or disconnected. */
   tag: string | null;
 }
 
@@ -121,6 +121,9 @@ type Registration = QueueConsumer | Subscription;
  * and messages being handled when their channel died are neither acked nor nacked (the broker
  * redelivers them). A channel that dies on its own (a refused publish, a consumer the broker
  * cancelled) recycles the whole connection through the same path.
+ *
+ * Consumers can be paused (while a dependency of the handlers is down) and resumed; a
+ * reconnect while paused stays paused. Subscriptions are hints and are never paused.
  */
 export class Broker extends EventEmitter<BrokerEvents> {
   private recovering: RecoveringChannelModel | null = null;
@@ -130,12 +133,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private everConnected = false;
   private stopping = false;
   private closing: Promise<void> | null = null;
+  private paused = false;
   private readonly registrations: Registration[] = [];
   private inFlight = 0;
   private readonly idle = new EventEmitter();
   /** Settles publishes still waiting for a confirm when the connection dies. */
   private readonly pendingPublishes = new Set<(error?: Error) => void>();
-  /** Serialises (re)establishing consumers. */
+  /** Serialises (re)establishing, pausing and resuming consumers. */
   private lock: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -212,6 +216,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** A health check: throws when not connected now (reconnecting, closing or closed). */
   async ping(): Promise<void> {
     if (!this.isOpen) throw new BrokerUnavailableError(this.stopping ? 'broker connection closed' : 'reconnecting');
+  }
+
+  /** Whether consumers are paused (by `pauseConsumers`), connected or not. */
+  get consumersPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Whether messages are being taken now: connected, not paused, and every queue consumer active. */
+  get isConsuming(): boolean {
+    const consumers = this.registrations.filter((r): r is QueueConsumer => r.kind === 'queue');
+    return (
+      this.isOpen &&
+      !this.paused &&
+      consumers.length > 0 &&
+      consumers.every((c) => c.tag !== null && c.live !== null && c.live.open)
+    );
   }
 
   /**
@@ -318,7 +338,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /**
    * Consumes with manual acks, now and after every reconnect. The handler's answer decides the
    * message's fate; a handler that throws gets its message requeued (the queue's delivery limit
-   * bounds the retries). Fails with `BrokerUnavailableError` while disconnected.
+   * bounds the retries). Fails with `BrokerUnavailableError` while disconnected. When consumers
+   * are paused, the consumer is registered but takes nothing until `resumeConsumers`.
    */
   async consume(queue: string, prefetch: number, handler: MessageHandler): Promise<void> {
     await this.register({ kind: 'queue', queue, prefetch, handler, live: null, tag: null });
@@ -331,6 +352,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
    */
   async subscribe(exchange: string, handler: (content: Buffer) => void): Promise<void> {
     await this.register({ kind: 'subscription', exchange, handler, live: null, queue: null, tag: null });
+  }
+
+  /**
+   * Stops taking messages: cancels every queue consumer (not subscriptions). Messages already
+   * delivered stay with their handlers, which still ack them. Idempotent; stays paused across
+   * reconnects. Never rejects: a consumer that cannot be cancelled is on a dying connection.
+   */
+  async pauseConsumers(): Promise<void> {
+    this.paused = true;
+    await this.exclusive(() => this.reconcile());
+  }
+
+  /** Consumes again after `pauseConsumers` (at once if connected, else on reconnect). Idempotent. */
+  async resumeConsumers(): Promise<void> {
+    this.paused = false;
+    await this.exclusive(() => this.reconcile());
   }
 
   /**
@@ -430,7 +467,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const live = await this.openChannel(model, `consumer channel of ${registration.queue}`, (m) => m.createChannel());
       registration.live = live;
       await live.channel.prefetch(registration.prefetch);
-      await this.startConsumer(model, registration, live);
+      if (!this.paused) await this.startConsumer(model, registration, live);
       live.ready = true;
     } else {
       const live = await this.openChannel(model, `subscription channel of ${registration.exchange}`, (m) =>
@@ -500,6 +537,26 @@ export class Broker extends EventEmitter<BrokerEvents> {
         this.inFlight -= 1;
         if (this.inFlight === 0) this.idle.emit('idle');
       });
+  }
+
+  /** Makes every queue consumer match `paused`. Runs under the lock. */
+  private async reconcile(): Promise<void> {
+    const model = this.model;
+    if (!model || this.stopping) return; // set-up after the reconnect reads `paused` itself
+    for (const consumer of this.registrations) {
+      if (consumer.kind !== 'queue' || !consumer.live?.open) continue;
+      try {
+        if (this.paused && consumer.tag !== null) {
+          const tag = consumer.tag;
+          await consumer.live.channel.cancel(tag);
+          consumer.tag = null;
+        } else if (!this.paused && consumer.tag === null) {
+          await this.startConsumer(model, consumer, consumer.live);
+        }
+      } catch (error) {
+        this.logger.warn({ err: error, queue: consumer.queue }, this.paused ? 'pause failed' : 'resume failed');
+      }
+    }
   }
 
   /** A ready channel of the current connection died on its own: recycle the connection. */
