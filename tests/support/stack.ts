@@ -34,7 +34,7 @@ export function randomName(prefix: string): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`;
 }
 
-async function management(method: string, path: string, body?: unknown): Promise<void> {
+async function management(method: string, path: string, body?: unknown): Promise<Response> {
   const env = stackEnv();
   const auth = Buffer.from(`${env.adminUser}:${env.adminPassword}`).toString('base64');
   const response = await fetch(`${env.managementUrl}/api/${path}`, {
@@ -45,6 +45,38 @@ async function management(method: string, path: string, body?: unknown): Promise
   if (!response.ok && !(method === 'DELETE' && response.status === 404)) {
     throw new Error(`RabbitMQ management ${method} ${path}: ${response.status} ${await response.text()}`);
   }
+  return response;
+}
+
+interface ConnectionInfo {
+  name: string;
+  client_properties?: { connection_name?: string };
+}
+
+/**
+ * Closes from the server side, as a broker restart would, every AMQP connection whose client
+ * named itself `connectionName` (client property `connection_name`). The management API lists
+ * a new connection after a short delay, so this waits until there is one (30 s at most).
+ * Returns how many were closed.
+ */
+export async function closeConnectionsNamed(connectionName: string): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const all = (await (await management('GET', 'connections')).json()) as ConnectionInfo[];
+    const named = all.filter((c) => c.client_properties?.connection_name === connectionName);
+    for (const { name } of named) await management('DELETE', `connections/${encodeURIComponent(name)}`);
+    if (named.length > 0) return named.length;
+    if (Date.now() > deadline) throw new Error(`no AMQP connection named '${connectionName}' appeared within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Takes a user's permissions on a vhost away (new connections are refused) or gives them back. */
+export async function setVhostAccess(vhost: string, allowed: boolean): Promise<void> {
+  const user = encodeURIComponent(stackEnv().adminUser);
+  const path = `permissions/${encodeURIComponent(vhost)}/${user}`;
+  if (allowed) await management('PUT', path, { configure: '.*', write: '.*', read: '.*' });
+  else await management('DELETE', path);
 }
 
 export interface TestVhost {
@@ -58,17 +90,15 @@ export async function createVhost(): Promise<TestVhost> {
   const env = stackEnv();
   const name = randomName('test');
   await management('PUT', `vhosts/${encodeURIComponent(name)}`, {});
-  await management('PUT', `permissions/${encodeURIComponent(name)}/${encodeURIComponent(env.adminUser)}`, {
-    configure: '.*',
-    write: '.*',
-    read: '.*',
-  });
+  await setVhostAccess(name, true);
   const url = new URL(env.amqpAdminUrl);
   url.pathname = `/${encodeURIComponent(name)}`;
   return {
     name,
     amqpUrl: url.toString(),
-    destroy: () => management('DELETE', `vhosts/${encodeURIComponent(name)}`),
+    destroy: async () => {
+      await management('DELETE', `vhosts/${encodeURIComponent(name)}`);
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-import { requeueDelay } from './broker';
+import { requeueDelay, withHeartbeat } from './broker';
 
 describe('requeueDelay', () => {
   it('doubles per delivery from the first wait and stops at 30 s', () => {
@@ -9,5 +9,12 @@ describe('requeueDelay', () => {
   it('treats a missing or odd count as a first delivery', () => {
     expect(requeueDelay(-1, 500)).toBe(500);
     expect(requeueDelay(0, 0)).toBe(0);
+  });
+});
+
+describe('withHeartbeat', () => {
+  it('adds the heartbeat to the URL unless it names one', () => {
+    expect(withHeartbeat('amqp://u:p%40ss@host:5672/v%2Fh', 15)).toBe('amqp://u:p%40ss@host:5672/v%2Fh?heartbeat=15');
+    expect(withHeartbeat('amqp://host/?heartbeat=5', 15)).toBe('amqp://host/?heartbeat=5');
   });
 });

@@ -50,7 +50,13 @@ function quorum(deadLetterExchange: string, deliveryLimit: number) {
 
 const plainQuorum = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
 
-export async function declareTopology(channel: Channel, options: TopologyOptions = {}): Promise<void> {
+/**
+ * What declaring needs of a channel. Structural, so a channel from another amqplib copy (the
+ * services and tools may resolve a different major version than this library) is accepted.
+ */
+export type TopologyChannel = Pick<Channel, 'assertExchange' | 'assertQueue' | 'bindQueue'>;
+
+export async function declareTopology(channel: TopologyChannel, options: TopologyOptions = {}): Promise<void> {
   const t = Topology;
   for (const name of [t.jobsExchange, t.resultsExchange]) {
     await channel.assertExchange(name, 'direct', { durable: true });

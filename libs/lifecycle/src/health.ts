@@ -1,3 +1,5 @@
+import { realTimers, type Timers } from './timers';
+
 export type Check = () => Promise<void>;
 
 export interface DependencyState {
@@ -12,16 +14,20 @@ export interface HealthReport {
 }
 
 /** Runs every check at once, each bounded by `timeoutMs`; a hung dependency counts as down. */
-export async function checkDependencies(checks: Record<string, Check>, timeoutMs = 2_000): Promise<HealthReport> {
+export async function checkDependencies(
+  checks: Record<string, Check>,
+  timeoutMs = 2_000,
+  timers: Timers = realTimers,
+): Promise<HealthReport> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]): Promise<[string, DependencyState]> => {
       const started = performance.now();
-      let timer: NodeJS.Timeout | undefined;
+      let timer: unknown;
       try {
         await Promise.race([
           check(),
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+            timer = timers.setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
           }),
         ]);
         return [name, { up: true, latency_ms: Math.round(performance.now() - started) }];
@@ -35,7 +41,7 @@ export async function checkDependencies(checks: Record<string, Check>, timeoutMs
           },
         ];
       } finally {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
       }
     }),
   );

@@ -1,6 +1,6 @@
 import type { Logger } from '@cxr/logging';
 
-/** What a consumer knows of its dependencies' health: a gate it waits behind during an outage. */
+/** What a consumer knows of its dependencies' health (a DependencyGate): it waits behind it during an outage. */
 export interface DependencyWatch {
   /** Checks the dependencies now; false when one is down. */
   checkNow(): Promise<boolean>;
@@ -31,20 +31,5 @@ export function holdThroughOutages<M, R>(
         await dependencies.waitUntilReady();
       }
     }
-  };
-}
-
-/** A DependencyWatch that checks by calling `check` (e.g. a ping), and polls it while waiting. */
-export function pollingDependencies(check: () => Promise<void>, pollMs = 2_000): DependencyWatch {
-  const up = () =>
-    check().then(
-      () => true,
-      () => false,
-    );
-  return {
-    checkNow: up,
-    async waitUntilReady() {
-      while (!(await up())) await new Promise((resolve) => setTimeout(resolve, pollMs));
-    },
   };
 }

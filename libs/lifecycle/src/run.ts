@@ -7,10 +7,14 @@ export type Defer = (close: () => Promise<void> | void) => void;
  * Runs a service until SIGTERM or SIGINT. `start` opens its resources, registering each one's
  * close with `defer` as soon as it exists; stopping closes them in reverse order, each step on
  * its own so one failure does not skip the rest, within `graceMs` (a second signal or the
- * timeout forces the exit). A start that fails closes what it had opened and exits 1. An
- * unexpected loss of a dependency calls `fail`, which stops the service and exits 1 so a
- * supervisor restarts it; nothing is lost meanwhile, because unacknowledged messages return to
- * their queue.
+ * timeout forces the exit). A start that fails closes what it had opened and exits 1.
+ *
+ * A dependency that goes away for a while is not a reason to exit: the broker reconnects by
+ * itself, and a `DependencyGate` pauses the consumers while the store or database is down.
+ * `fail` is for what the service cannot recover from (e.g. the broker gave up reconnecting:
+ * `broker.on('lost', fail)`): it stops the service like a signal does and exits 1, so a
+ * supervisor restarts it. Nothing is lost meanwhile: unacknowledged messages return to their
+ * queue.
  */
 export async function runService(
   name: string,
@@ -61,7 +65,7 @@ export async function runService(
   try {
     await start(
       (error) => {
-        logger.fatal({ err: error }, 'dependency lost');
+        logger.fatal({ err: error }, 'fatal error; stopping');
         void shutdown(1, error.message);
       },
       (close) => closers.push(close),

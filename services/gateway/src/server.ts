@@ -19,7 +19,7 @@ void runService('gateway', logger, async (fail, defer) => {
   const store = ObjectStore.fromEnv(cfg);
   defer(() => store.close());
   await store.ensureBucket();
-  const broker = await Broker.connect(cfg.AMQP_URL, { name: 'cxr-gateway', logger });
+  const broker = await Broker.connect(cfg.AMQP_URL, { name: 'cxr-gateway', logger, reconnect: { maxDelayMs: 5_000 } });
   defer(() => broker.close());
   broker.on('lost', fail);
   await broker.checkTopology([], [Topology.jobsExchange, Topology.eventsExchange]);

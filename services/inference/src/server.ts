@@ -1,5 +1,5 @@
 import { Broker, Topology } from '@cxr/broker';
-import { configOrExit, pollingDependencies, runService } from '@cxr/lifecycle';
+import { configOrExit, DependencyGate, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
@@ -13,10 +13,13 @@ const logger = createLogger({ service: 'inference', level: cfg.LOG_LEVEL });
 void runService('inference', logger, async (fail, defer) => {
   const store = ObjectStore.fromEnv(cfg);
   defer(() => store.close());
-  await store.ping();
   const models = new ModelCache(store, cfg.MODEL_CACHE_SIZE, cfg.MAX_MODEL_BYTES, cfg.INTRA_OP_THREADS);
   defer(() => models.close());
-  const broker = await Broker.connect(cfg.AMQP_URL, { name: `cxr-inference ${cfg.WORKER_ID}`, logger });
+  const broker = await Broker.connect(cfg.AMQP_URL, {
+    name: `cxr-inference ${cfg.WORKER_ID}`,
+    logger,
+    reconnect: { maxDelayMs: 5_000 },
+  });
   // Closed before the store and models: it stops consuming and waits for in-flight jobs.
   defer(() => broker.close());
   broker.on('lost', fail);
@@ -27,7 +30,17 @@ void runService('inference', logger, async (fail, defer) => {
   await app.listen({ host: cfg.HOST, port: cfg.HEALTH_PORT });
   defer(() => app.close());
 
-  const dependencies = pollingDependencies(() => store.ping());
+  // While S3 is down the worker takes no jobs (its consumer is cancelled) and holds the ones it
+  // has; it starts paused and consumes once S3 answers.
+  await broker.pauseConsumers();
+  const dependencies = new DependencyGate({
+    checks: { s3: () => store.ping() },
+    logger,
+    onDown: () => broker.pauseConsumers(),
+    onUp: () => broker.resumeConsumers(),
+  });
+  dependencies.start();
+  defer(() => dependencies.stop());
   const handler = createJobHandler(
     {
       broker,
@@ -41,6 +54,5 @@ void runService('inference', logger, async (fail, defer) => {
     },
     stats,
   );
-  // Consume only once every dependency answered: a worker that cannot work takes no jobs.
   await broker.consume(Topology.jobsQueue, cfg.PREFETCH, handler);
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
-import type { ConsumeMessage } from 'amqplib';
-import { Topology, RESULT_ROUTING_KEY, type Broker, type Disposition } from '@cxr/broker';
+
+import { Topology, RESULT_ROUTING_KEY, type Broker, type ConsumeMessage, type Disposition } from '@cxr/broker';
 import {
   decodeMessage,
   encodeMessage,

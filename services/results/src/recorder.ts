@@ -1,5 +1,4 @@
-import type { ConsumeMessage } from 'amqplib';
-import { Topology, type Broker, type Disposition } from '@cxr/broker';
+import { Topology, type Broker, type ConsumeMessage, type Disposition } from '@cxr/broker';
 import { decodeMessage, hashSecret, JobMessage, ResultMessage } from '@cxr/contracts';
 import { Types, type ClassificationRequests, type Outcome, type RequestRecord } from '@cxr/db';
 import type { Logger } from '@cxr/logging';

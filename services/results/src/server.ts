@@ -1,7 +1,7 @@
 import { Broker, Topology } from '@cxr/broker';
 import { ClassificationRequests, connectDatabase } from '@cxr/db';
 import { policyFromSettings } from '@cxr/request-lifecycle';
-import { configOrExit, holdThroughOutages, pollingDependencies, runService } from '@cxr/lifecycle';
+import { configOrExit, DependencyGate, holdThroughOutages, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { buildApp } from './app';
 import { loadResultsConfig } from './config';
@@ -13,7 +13,11 @@ const logger = createLogger({ service: 'results', level: cfg.LOG_LEVEL });
 void runService('results', logger, async (fail, defer) => {
   const db = await connectDatabase(cfg.MONGODB_URI, cfg.MONGODB_DATABASE);
   defer(() => db.close());
-  const broker = await Broker.connect(cfg.AMQP_URL, { name: 'cxr-results', logger });
+  const broker = await Broker.connect(cfg.AMQP_URL, {
+    name: 'cxr-results',
+    logger,
+    reconnect: { maxDelayMs: 5_000 },
+  });
   defer(() => broker.close());
   broker.on('lost', fail);
   await broker.checkTopology(
@@ -28,8 +32,17 @@ void runService('results', logger, async (fail, defer) => {
 
   const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
   const recorder = createRecorder({ requests, broker, logger }, stats);
-  // A database outage holds the messages (their deliveries are not spent) until it is back.
-  const database = pollingDependencies(() => db.ping());
+  // While the database is down nothing is consumed, and the messages in hand are held (their
+  // deliveries not spent) until it is back.
+  await broker.pauseConsumers();
+  const database = new DependencyGate({
+    checks: { mongodb: () => db.ping() },
+    logger,
+    onDown: () => broker.pauseConsumers(),
+    onUp: () => broker.resumeConsumers(),
+  });
+  database.start();
+  defer(() => database.stop());
   const held = () => (stats.heldThroughOutage += 1);
   await broker.consume(
     Topology.resultsQueue,
