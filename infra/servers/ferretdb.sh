@@ -19,6 +19,22 @@ _ferretdb_build() {
   )
 }
 
+# _ferretdb_source_hash: 12 hex digits over infra/ferretdb's go.mod, go.sum and Go sources
+# (names and contents). Part of the cached binary's name, so a changed main.go or dependency
+# is rebuilt instead of reusing a binary built from older sources under the same version.
+_ferretdb_source_hash() {
+  (
+    cd "$INFRA_DIR/ferretdb" || exit
+    export LC_ALL=C # the same file order on every machine
+    local f
+    for f in go.mod go.sum *.go; do
+      [[ "$f" == *_test.go ]] && continue
+      printf '%s\0' "$f"
+      cat -- "$f"
+    done
+  ) | sha256sum | cut -c1-12
+}
+
 ferretdb_running() {
   pid_alive "$FERRETDB_PID" >/dev/null && port_open "$CXR_MONGO_PORT"
 }
@@ -40,7 +56,7 @@ ferretdb_ping() {
 
 ferretdb_up() {
   local bin
-  bin="$(go_build_cached cxr-ferretdb "$FERRETDB_VERSION" _ferretdb_build)"
+  bin="$(go_build_cached cxr-ferretdb "$FERRETDB_VERSION-$(_ferretdb_source_hash)" _ferretdb_build)"
   mkdir -p "$FERRETDB_DATA" "$LOG_DIR" "$PID_DIR"
   if ferretdb_running; then
     log "ferretdb already running (pid $(<"$FERRETDB_PID"), port $CXR_MONGO_PORT)"
