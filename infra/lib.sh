@@ -145,7 +145,19 @@ random_hex() {
   od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'
 }
 
-# load_secrets: create secrets.env once per state dir (mode 600), then source it.
+# SECRET_VARS: NAME:BYTES for every generated secret (hex of BYTES random bytes).
+SECRET_VARS=(
+  CXR_RABBITMQ_ADMIN_PASSWORD:16
+  CXR_RABBITMQ_GATEWAY_PASSWORD:16
+  CXR_RABBITMQ_INFERENCE_PASSWORD:16
+  CXR_RABBITMQ_RESULTS_PASSWORD:16
+  CXR_S3_ACCESS_KEY:10
+  CXR_S3_SECRET_KEY:20
+)
+
+# load_secrets: create secrets.env once per state dir (mode 600), append any secret it lacks
+# (a file from an older version of this script keeps its values and gains the new ones),
+# then source it.
 load_secrets() {
   mkdir -p "$CXR_STATE_DIR"
   if [[ ! -s "$SECRETS_FILE" ]]; then
@@ -153,21 +165,39 @@ load_secrets() {
     local tmp="$SECRETS_FILE.tmp.$$"
     (
       umask 077
-      cat >"$tmp" <<EOF
-# Generated once by infra/stack.sh; reused by every later 'up' of this state dir.
-CXR_RABBITMQ_ADMIN_PASSWORD=$(random_hex 16)
-CXR_RABBITMQ_GATEWAY_PASSWORD=$(random_hex 16)
-CXR_RABBITMQ_INFERENCE_PASSWORD=$(random_hex 16)
-CXR_RABBITMQ_RESULTS_PASSWORD=$(random_hex 16)
-CXR_S3_ACCESS_KEY=$(random_hex 10)
-CXR_S3_SECRET_KEY=$(random_hex 20)
-EOF
+      echo "# Generated once by infra/stack.sh; reused by every later 'up' of this state dir." >"$tmp"
     )
     mv "$tmp" "$SECRETS_FILE"
   fi
   chmod 600 "$SECRETS_FILE"
+  local entry name
+  for entry in "${SECRET_VARS[@]}"; do
+    name="${entry%%:*}"
+    if ! grep -q "^$name=" "$SECRETS_FILE"; then
+      echo "$name=$(random_hex "${entry##*:}")" >>"$SECRETS_FILE"
+    fi
+  done
   # shellcheck source=/dev/null
   source "$SECRETS_FILE"
+}
+
+# apt_install_no_start PKG...: apt-get update and install PKG, with a temporary policy-rc.d
+# that forbids the packages' maintainer scripts to start their system-wide services (which
+# would take the default ports). Needs root.
+apt_install_no_start() {
+  (
+    # policy-rc.d exit 101 = "action forbidden" for invoke-rc.d and deb-systemd-invoke.
+    created=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      printf '#!/bin/sh\n# temporary, created by cxr infra/stack.sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      created=1
+    fi
+    trap '[[ $created == 1 ]] && rm -f /usr/sbin/policy-rc.d' EXIT
+    export DEBIAN_FRONTEND=noninteractive
+    # '&&': set -e does not apply inside a function called before '||'.
+    apt-get update && apt-get install -y "$@"
+  )
 }
 
 # check_port_free NAME PORT LOGFILE: refuse to start if a foreign process holds PORT.
