@@ -23,6 +23,19 @@ CXR_RABBITMQ_DIST_PORT="${CXR_RABBITMQ_DIST_PORT:-$((25672 + _port_offset))}"
 CXR_EPMD_PORT="${CXR_EPMD_PORT:-$((4369 + _port_offset))}"
 CXR_MONGO_PORT="${CXR_MONGO_PORT:-$((27017 + _port_offset))}"
 CXR_S3_PORT="${CXR_S3_PORT:-$((9000 + _port_offset))}"
+CXR_PG_PORT="${CXR_PG_PORT:-$((54320 + _port_offset))}"
+
+# FerretDB's storage: PostgreSQL (default; equality reads use the indexes that
+# infra/ferretdb/keeper.go adds) or SQLite (no extra server, but FerretDB v1.24.2 reads
+# scan the whole collection there, even by _id).
+CXR_DB_BACKEND="${CXR_DB_BACKEND:-postgresql}"
+case "$CXR_DB_BACKEND" in
+  postgresql | sqlite) ;;
+  *)
+    echo "[stack] CXR_DB_BACKEND must be 'postgresql' or 'sqlite' (got '$CXR_DB_BACKEND')" >&2
+    exit 2
+    ;;
+esac
 
 LOOPBACK=127.0.0.1
 SECRETS_FILE="$CXR_STATE_DIR/secrets.env"
@@ -153,6 +166,7 @@ SECRET_VARS=(
   CXR_RABBITMQ_RESULTS_PASSWORD:16
   CXR_S3_ACCESS_KEY:10
   CXR_S3_SECRET_KEY:20
+  CXR_PG_FERRETDB_PASSWORD:16
 )
 
 # load_secrets: create secrets.env once per state dir (mode 600), append any secret it lacks

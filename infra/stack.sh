@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# Local server stack for CXR Classify: RabbitMQ, FerretDB (MongoDB API), VersityGW (S3).
+# Local server stack for CXR Classify: RabbitMQ, FerretDB (MongoDB API) on PostgreSQL (or
+# SQLite), VersityGW (S3).
 #
 #   bash infra/stack.sh up|status|down|env
 #
 # Environment (all optional): CXR_STACK=dev|test, CXR_STATE_DIR, CXR_CACHE_DIR,
+# CXR_DB_BACKEND=postgresql|sqlite (FerretDB's storage; default postgresql),
 # CXR_AMQP_PORT, CXR_RABBITMQ_MGMT_PORT, CXR_RABBITMQ_DIST_PORT, CXR_EPMD_PORT,
-# CXR_MONGO_PORT, CXR_S3_PORT. Test-stack defaults are the dev ports + 10.
+# CXR_MONGO_PORT, CXR_S3_PORT, CXR_PG_PORT. Test-stack defaults are the dev ports + 10.
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=infra/servers/rabbitmq.sh
 source "$INFRA_DIR/servers/rabbitmq.sh"
+# shellcheck source=infra/servers/postgres.sh
+source "$INFRA_DIR/servers/postgres.sh"
 # shellcheck source=infra/servers/ferretdb.sh
 source "$INFRA_DIR/servers/ferretdb.sh"
 # shellcheck source=infra/servers/s3.sh
 source "$INFRA_DIR/servers/s3.sh"
 
 usage() {
-  echo "usage: [CXR_STACK=dev|test] bash infra/stack.sh up|status|down|env" >&2
+  echo "usage: [CXR_STACK=dev|test] [CXR_DB_BACKEND=postgresql|sqlite] bash infra/stack.sh up|status|down|env" >&2
   exit 2
 }
 
@@ -63,6 +67,9 @@ cmd_up() {
   load_secrets
   log "stack '$CXR_STACK', state dir $CXR_STATE_DIR"
   rabbitmq_up
+  if [[ "$CXR_DB_BACKEND" == postgresql ]]; then
+    postgres_up
+  fi
   ferretdb_up
   s3_up
   write_stack_env
@@ -72,6 +79,9 @@ cmd_up() {
 cmd_status() {
   local rc=0
   rabbitmq_status || rc=1
+  if [[ "$CXR_DB_BACKEND" == postgresql ]]; then
+    postgres_status || rc=1
+  fi
   ferretdb_status || rc=1
   s3_status || rc=1
   return "$rc"
@@ -82,10 +92,11 @@ cmd_down() {
   log "stopping stack '$CXR_STACK' ($CXR_STATE_DIR)"
   s3_down
   ferretdb_down
+  postgres_down # whatever CXR_DB_BACKEND says now: it may have been up from an earlier 'up'
   rabbitmq_down
   # Nothing of this stack may remain: check every port it owns.
   local p left=()
-  for p in "$CXR_AMQP_PORT" "$CXR_RABBITMQ_MGMT_PORT" "$CXR_RABBITMQ_DIST_PORT" "$CXR_EPMD_PORT" "$CXR_MONGO_PORT" "$CXR_S3_PORT"; do
+  for p in "$CXR_AMQP_PORT" "$CXR_RABBITMQ_MGMT_PORT" "$CXR_RABBITMQ_DIST_PORT" "$CXR_EPMD_PORT" "$CXR_MONGO_PORT" "$CXR_S3_PORT" "$CXR_PG_PORT"; do
     port_open "$p" && left+=("$p")
   done
   if ((${#left[@]})); then

@@ -1,11 +1,14 @@
 # shellcheck shell=bash
-# FerretDB v1 (MongoDB wire protocol, SQLite backend), built from infra/ferretdb.
-# Sourced by infra/stack.sh after infra/lib.sh.
+# FerretDB v1 (MongoDB wire protocol), built from infra/ferretdb, on PostgreSQL
+# (CXR_DB_BACKEND=postgresql, the default; infra/servers/postgres.sh must be up first) or
+# SQLite (CXR_DB_BACKEND=sqlite). Sourced by infra/stack.sh after infra/lib.sh and
+# infra/servers/postgres.sh.
 
 FERRETDB_VERSION=v1.24.2
 FERRETDB_DATA="$CXR_STATE_DIR/ferretdb"
 FERRETDB_LOG="$LOG_DIR/ferretdb.log"
 FERRETDB_PID="$PID_DIR/ferretdb.pid"
+FERRETDB_BACKEND_FILE="$PID_DIR/ferretdb.backend" # the backend the running server was started on
 
 # _ferretdb_build OUT: compile infra/ferretdb (a tiny main embedding FerretDB) to OUT.
 _ferretdb_build() {
@@ -14,7 +17,7 @@ _ferretdb_build() {
     cd "$INFRA_DIR/ferretdb" || exit
     [[ -s go.sum ]] || go mod tidy
     go mod download
-    # Pure Go (modernc SQLite): no cgo toolchain needed.
+    # Pure Go (modernc SQLite, pgx): no cgo toolchain needed.
     CGO_ENABLED=0 go build -buildvcs=false -trimpath -o "$out" .
   )
 }
@@ -55,28 +58,42 @@ ferretdb_ping() {
 }
 
 ferretdb_up() {
-  local bin
+  local bin running_on
   bin="$(go_build_cached cxr-ferretdb "$FERRETDB_VERSION-$(_ferretdb_source_hash)" _ferretdb_build)"
-  mkdir -p "$FERRETDB_DATA" "$LOG_DIR" "$PID_DIR"
+  mkdir -p "$LOG_DIR" "$PID_DIR"
   if ferretdb_running; then
-    log "ferretdb already running (pid $(<"$FERRETDB_PID"), port $CXR_MONGO_PORT)"
-    return 0
+    # A server started before backends were selectable ran on SQLite.
+    running_on="$(cat "$FERRETDB_BACKEND_FILE" 2>/dev/null || echo sqlite)"
+    if [[ "$running_on" == "$CXR_DB_BACKEND" ]]; then
+      log "ferretdb already running (pid $(<"$FERRETDB_PID"), port $CXR_MONGO_PORT, $running_on)"
+      return 0
+    fi
+    log "ferretdb runs on $running_on, CXR_DB_BACKEND is $CXR_DB_BACKEND: restarting it"
+    ferretdb_down
   fi
   if ! pid_alive "$FERRETDB_PID" >/dev/null; then
     check_port_free ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG"
-    log "starting ferretdb $FERRETDB_VERSION (port $CXR_MONGO_PORT)"
-    start_detached "$FERRETDB_PID" "$FERRETDB_LOG" \
-      "$bin" -listen "$LOOPBACK:$CXR_MONGO_PORT" -data "$FERRETDB_DATA" -log-level warn
+    local -a args=(-listen "$LOOPBACK:$CXR_MONGO_PORT" -handler "$CXR_DB_BACKEND" -log-level warn)
+    local url=""
+    case "$CXR_DB_BACKEND" in
+      sqlite) args+=(-data "$FERRETDB_DATA") ;;
+      postgresql) url="$(postgres_url)" ;;
+    esac
+    log "starting ferretdb $FERRETDB_VERSION on $CXR_DB_BACKEND (port $CXR_MONGO_PORT)"
+    # The PostgreSQL URL (with its password) through the environment, not argv: ps shows argv.
+    CXR_FERRETDB_POSTGRESQL_URL="$url" start_detached "$FERRETDB_PID" "$FERRETDB_LOG" "$bin" "${args[@]}"
+    echo "$CXR_DB_BACKEND" >"$FERRETDB_BACKEND_FILE"
   fi
   await_up ferretdb "$CXR_MONGO_PORT" "$FERRETDB_PID" "$FERRETDB_LOG" 30 "not listening" port_open "$CXR_MONGO_PORT"
   ferretdb_ping >>"$FERRETDB_LOG" 2>&1 || fail_server ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG" "listening but does not answer a MongoDB ping"
-  log "ferretdb up (pid $(<"$FERRETDB_PID"))"
+  log "ferretdb up (pid $(<"$FERRETDB_PID"), $CXR_DB_BACKEND)"
 }
 
 ferretdb_down() {
   stop_pid ferretdb "$FERRETDB_PID" 15
+  rm -f "$FERRETDB_BACKEND_FILE"
 }
 
 ferretdb_status() {
-  report_status ferretdb "$CXR_MONGO_PORT" "" "$FERRETDB_PID" port_open "$CXR_MONGO_PORT"
+  report_status ferretdb "$CXR_MONGO_PORT" "$(cat "$FERRETDB_BACKEND_FILE" 2>/dev/null || echo -)" "$FERRETDB_PID" port_open "$CXR_MONGO_PORT"
 }
