@@ -7,7 +7,8 @@
 # Environment (all optional): CXR_STACK=dev|test, CXR_STATE_DIR, CXR_CACHE_DIR,
 # CXR_DB_BACKEND=postgresql|sqlite (FerretDB's storage; default postgresql),
 # CXR_AMQP_PORT, CXR_RABBITMQ_MGMT_PORT, CXR_RABBITMQ_DIST_PORT, CXR_EPMD_PORT,
-# CXR_MONGO_PORT, CXR_S3_PORT, CXR_PG_PORT. Test-stack defaults are the dev ports + 10.
+# CXR_MONGO_PORT, CXR_S3_PORT, CXR_PG_PORT, CXR_FERRETDB_INDEX_INTERVAL (1s; 0 = no index
+# keeper). Test-stack defaults are the dev ports + 10.
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh

@@ -2,6 +2,11 @@
 // SQLite backend, embedded through the public github.com/FerretDB/FerretDB/ferretdb
 // package. A plain `go install .../cmd/ferretdb` panics at start because the module
 // does not ship build/version/version.txt; embedding avoids that check.
+//
+// With the PostgreSQL backend it also runs the index keeper (keeper.go): FerretDB v1
+// pushes equality filters down as `_jsonb->'field' @> value`, which its own btree
+// indexes cannot serve, so every read is a sequential scan. The keeper adds GIN
+// expression indexes that can.
 package main
 
 import (
@@ -15,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -25,6 +31,8 @@ func main() {
 	dataDir := flag.String("data", "", "directory for the SQLite databases, created if missing (sqlite handler)")
 	pgURL := flag.String("postgresql-url", os.Getenv("CXR_FERRETDB_POSTGRESQL_URL"),
 		"postgres://USER:PASSWORD@HOST:PORT/DATABASE (postgresql handler; default $CXR_FERRETDB_POSTGRESQL_URL, which keeps the password out of ps)")
+	indexInterval := flag.Duration("index-interval", time.Second,
+		"how often the index keeper checks for new collections and indexes (postgresql handler); 0 turns it off")
 	logLevel := flag.String("log-level", "warn", "log level: debug, info, warn or error")
 	flag.Parse()
 
@@ -72,6 +80,20 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+
+	if *handler == "postgresql" && *indexInterval > 0 {
+		// Its own logger at info or below: what it creates is worth seeing even when
+		// FerretDB itself logs warnings only.
+		klevel := min(level, slog.LevelInfo)
+		klog := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: klevel})).
+			With("component", "index-keeper")
+		k, err := newIndexKeeper(*pgURL, *indexInterval, klog)
+		if err != nil {
+			fail(1, "index keeper: %v", err)
+		}
+		defer k.close()
+		go k.run(ctx)
+	}
 
 	logger.Warn("cxr-ferretdb listening", "uri", f.MongoDBURI(), "handler", *handler, "backend", where)
 	if err := f.Run(ctx); err != nil {

@@ -9,6 +9,8 @@ FERRETDB_DATA="$CXR_STATE_DIR/ferretdb"
 FERRETDB_LOG="$LOG_DIR/ferretdb.log"
 FERRETDB_PID="$PID_DIR/ferretdb.pid"
 FERRETDB_BACKEND_FILE="$PID_DIR/ferretdb.backend" # the backend the running server was started on
+# How often the index keeper looks for new collections and indexes (PostgreSQL only; 0 = off).
+CXR_FERRETDB_INDEX_INTERVAL="${CXR_FERRETDB_INDEX_INTERVAL:-1s}"
 
 # _ferretdb_build OUT: compile infra/ferretdb (a tiny main embedding FerretDB) to OUT.
 _ferretdb_build() {
@@ -77,7 +79,10 @@ ferretdb_up() {
     local url=""
     case "$CXR_DB_BACKEND" in
       sqlite) args+=(-data "$FERRETDB_DATA") ;;
-      postgresql) url="$(postgres_url)" ;;
+      postgresql)
+        args+=(-index-interval "$CXR_FERRETDB_INDEX_INTERVAL")
+        url="$(postgres_url)"
+        ;;
     esac
     log "starting ferretdb $FERRETDB_VERSION on $CXR_DB_BACKEND (port $CXR_MONGO_PORT)"
     # The PostgreSQL URL (with its password) through the environment, not argv: ps shows argv.
