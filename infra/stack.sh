@@ -3,6 +3,7 @@
 # SQLite), VersityGW (S3).
 #
 #   bash infra/stack.sh up|status|down|env
+#   bash infra/stack.sh start|stop rabbitmq|postgres|ferretdb|s3   (one server, e.g. to inject faults)
 #
 # Environment (all optional): CXR_STACK=dev|test, CXR_STATE_DIR, CXR_CACHE_DIR,
 # CXR_DB_BACKEND=postgresql|sqlite (FerretDB's storage; default postgresql),
@@ -22,8 +23,16 @@ source "$INFRA_DIR/servers/ferretdb.sh"
 # shellcheck source=infra/servers/s3.sh
 source "$INFRA_DIR/servers/s3.sh"
 
+SERVERS=(rabbitmq postgres ferretdb s3)
+
 usage() {
+  local names
+  names="$(
+    IFS='|'
+    echo "${SERVERS[*]}"
+  )"
   echo "usage: [CXR_STACK=dev|test] [CXR_DB_BACKEND=postgresql|sqlite] bash infra/stack.sh up|status|down|env" >&2
+  echo "       bash infra/stack.sh start|stop $names" >&2
   exit 2
 }
 
@@ -108,6 +117,23 @@ cmd_down() {
   log "stack '$CXR_STACK' is down (data kept in $CXR_STATE_DIR)"
 }
 
+# cmd_one start|stop NAME: one server's own idempotent up / down, nothing else (no
+# dependency is started or stopped with it, and stack.env is not rewritten).
+cmd_one() {
+  local action="$1" name="${2:-}"
+  [[ " ${SERVERS[*]} " == *" $name "* ]] || usage
+  lock_state_dir
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  load_secrets
+  case "$action" in
+    start) "${name}_up" ;;
+    stop)
+      "${name}_down"
+      log "$name stopped"
+      ;;
+  esac
+}
+
 cmd_env() {
   [[ -s "$STACK_ENV_FILE" ]] || die "$STACK_ENV_FILE does not exist; run 'CXR_STACK=$CXR_STACK bash infra/stack.sh up' first"
   cat "$STACK_ENV_FILE"
@@ -118,5 +144,6 @@ case "${1:-}" in
   status) cmd_status ;;
   down) cmd_down ;;
   env) cmd_env ;;
+  start | stop) cmd_one "$1" "${2:-}" ;;
   *) usage ;;
 esac
