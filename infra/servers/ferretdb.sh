@@ -8,7 +8,8 @@ FERRETDB_VERSION=v1.24.2
 FERRETDB_DATA="$CXR_STATE_DIR/ferretdb"
 FERRETDB_LOG="$LOG_DIR/ferretdb.log"
 FERRETDB_PID="$PID_DIR/ferretdb.pid"
-FERRETDB_BACKEND_FILE="$PID_DIR/ferretdb.backend" # the backend the running server was started on
+# What the running server was started with: "BACKEND BINARY [index-interval=…]".
+FERRETDB_STARTED_FILE="$PID_DIR/ferretdb.started"
 # How often the index keeper looks for new collections and indexes (PostgreSQL only; 0 = off).
 CXR_FERRETDB_INDEX_INTERVAL="${CXR_FERRETDB_INDEX_INTERVAL:-1s}"
 
@@ -60,17 +61,20 @@ ferretdb_ping() {
 }
 
 ferretdb_up() {
-  local bin running_on
+  local bin want running
   bin="$(go_build_cached cxr-ferretdb "$FERRETDB_VERSION-$(_ferretdb_source_hash)" _ferretdb_build)"
+  want="$CXR_DB_BACKEND $bin"
+  [[ "$CXR_DB_BACKEND" == postgresql ]] && want+=" index-interval=$CXR_FERRETDB_INDEX_INTERVAL"
   mkdir -p "$LOG_DIR" "$PID_DIR"
   if ferretdb_running; then
     # A server started before backends were selectable ran on SQLite.
-    running_on="$(cat "$FERRETDB_BACKEND_FILE" 2>/dev/null || echo sqlite)"
-    if [[ "$running_on" == "$CXR_DB_BACKEND" ]]; then
-      log "ferretdb already running (pid $(<"$FERRETDB_PID"), port $CXR_MONGO_PORT, $running_on)"
+    running="$(cat "$FERRETDB_STARTED_FILE" 2>/dev/null || echo sqlite)"
+    if [[ "$running" == "$want" ]]; then
+      log "ferretdb already running (pid $(<"$FERRETDB_PID"), port $CXR_MONGO_PORT, $CXR_DB_BACKEND)"
       return 0
     fi
-    log "ferretdb runs on $running_on, CXR_DB_BACKEND is $CXR_DB_BACKEND: restarting it"
+    # Another backend, a binary from older sources or another keeper interval.
+    log "ferretdb was started as '$running', wanted '$want': restarting it"
     ferretdb_down
   fi
   if ! pid_alive "$FERRETDB_PID" >/dev/null; then
@@ -87,7 +91,7 @@ ferretdb_up() {
     log "starting ferretdb $FERRETDB_VERSION on $CXR_DB_BACKEND (port $CXR_MONGO_PORT)"
     # The PostgreSQL URL (with its password) through the environment, not argv: ps shows argv.
     CXR_FERRETDB_POSTGRESQL_URL="$url" start_detached "$FERRETDB_PID" "$FERRETDB_LOG" "$bin" "${args[@]}"
-    echo "$CXR_DB_BACKEND" >"$FERRETDB_BACKEND_FILE"
+    echo "$want" >"$FERRETDB_STARTED_FILE"
   fi
   await_up ferretdb "$CXR_MONGO_PORT" "$FERRETDB_PID" "$FERRETDB_LOG" 30 "not listening" port_open "$CXR_MONGO_PORT"
   ferretdb_ping >>"$FERRETDB_LOG" 2>&1 || fail_server ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG" "listening but does not answer a MongoDB ping"
@@ -96,9 +100,11 @@ ferretdb_up() {
 
 ferretdb_down() {
   stop_pid ferretdb "$FERRETDB_PID" 15
-  rm -f "$FERRETDB_BACKEND_FILE"
+  rm -f "$FERRETDB_STARTED_FILE"
 }
 
 ferretdb_status() {
-  report_status ferretdb "$CXR_MONGO_PORT" "$(cat "$FERRETDB_BACKEND_FILE" 2>/dev/null || echo -)" "$FERRETDB_PID" port_open "$CXR_MONGO_PORT"
+  local backend=-
+  [[ -s "$FERRETDB_STARTED_FILE" ]] && read -r backend _ <"$FERRETDB_STARTED_FILE"
+  report_status ferretdb "$CXR_MONGO_PORT" "$backend" "$FERRETDB_PID" port_open "$CXR_MONGO_PORT"
 }
