@@ -228,9 +228,11 @@ EOF
     fail_server postgres "$CXR_PG_PORT" "$PG_LOG" "role $PG_ROLE cannot log in over TCP with its password"
 }
 
-# postgres_url: FerretDB's connection URL (the password is hex: nothing to escape).
+# postgres_url: FerretDB's connection URL (the password is hex: nothing to escape). Loopback
+# only and the cluster has no certificate: sslmode=disable spares each new connection a
+# refused TLS attempt (pgx's default, prefer, tries TLS first).
 postgres_url() {
-  echo "postgres://$PG_ROLE:$CXR_PG_FERRETDB_PASSWORD@$LOOPBACK:$CXR_PG_PORT/$PG_DB"
+  echo "postgres://$PG_ROLE:$CXR_PG_FERRETDB_PASSWORD@$LOOPBACK:$CXR_PG_PORT/$PG_DB?sslmode=disable"
 }
 
 postgres_up() {
