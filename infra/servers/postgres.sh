@@ -101,7 +101,8 @@ postgres_install() {
 _pg_prepare_dirs() {
   mkdir -p "$LOG_DIR" "$PID_DIR"
   if [[ "$PG_ROOT" == "$PG_FALLBACK_BASE"/* ]]; then
-    [[ -d "$PG_ROOT" ]] || log "postgres: user postgres cannot reach $CXR_STATE_DIR; the cluster goes to $PG_ROOT"
+    ((EUID == 0)) || die "postgres: the socket path under $CXR_STATE_DIR/postgres would exceed 107 bytes; use a shorter CXR_STATE_DIR"
+    [[ -d "$PG_ROOT" ]] || log "postgres: user postgres cannot reach $CXR_STATE_DIR (or the socket path would be too long); the cluster goes to $PG_ROOT"
     mkdir -p "$PG_FALLBACK_BASE"
     chmod 755 "$PG_FALLBACK_BASE"
     mkdir -p "$PG_ROOT"
