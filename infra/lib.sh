@@ -23,6 +23,19 @@ CXR_RABBITMQ_DIST_PORT="${CXR_RABBITMQ_DIST_PORT:-$((25672 + _port_offset))}"
 CXR_EPMD_PORT="${CXR_EPMD_PORT:-$((4369 + _port_offset))}"
 CXR_MONGO_PORT="${CXR_MONGO_PORT:-$((27017 + _port_offset))}"
 CXR_S3_PORT="${CXR_S3_PORT:-$((9000 + _port_offset))}"
+CXR_PG_PORT="${CXR_PG_PORT:-$((54320 + _port_offset))}"
+
+# FerretDB's storage: PostgreSQL (default; equality reads use the indexes that
+# infra/ferretdb/keeper.go adds) or SQLite (no extra server, but FerretDB v1.24.2 reads
+# scan the whole collection there, even by _id).
+CXR_DB_BACKEND="${CXR_DB_BACKEND:-postgresql}"
+case "$CXR_DB_BACKEND" in
+  postgresql | sqlite) ;;
+  *)
+    echo "[stack] CXR_DB_BACKEND must be 'postgresql' or 'sqlite' (got '$CXR_DB_BACKEND')" >&2
+    exit 2
+    ;;
+esac
 
 LOOPBACK=127.0.0.1
 SECRETS_FILE="$CXR_STATE_DIR/secrets.env"
@@ -145,7 +158,20 @@ random_hex() {
   od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'
 }
 
-# load_secrets: create secrets.env once per state dir (mode 600), then source it.
+# SECRET_VARS: NAME:BYTES for every generated secret (hex of BYTES random bytes).
+SECRET_VARS=(
+  CXR_RABBITMQ_ADMIN_PASSWORD:16
+  CXR_RABBITMQ_GATEWAY_PASSWORD:16
+  CXR_RABBITMQ_INFERENCE_PASSWORD:16
+  CXR_RABBITMQ_RESULTS_PASSWORD:16
+  CXR_S3_ACCESS_KEY:10
+  CXR_S3_SECRET_KEY:20
+  CXR_PG_FERRETDB_PASSWORD:16
+)
+
+# load_secrets: create secrets.env once per state dir (mode 600), append any secret it lacks
+# (a file from an older version of this script keeps its values and gains the new ones),
+# then source it.
 load_secrets() {
   mkdir -p "$CXR_STATE_DIR"
   if [[ ! -s "$SECRETS_FILE" ]]; then
@@ -153,21 +179,39 @@ load_secrets() {
     local tmp="$SECRETS_FILE.tmp.$$"
     (
       umask 077
-      cat >"$tmp" <<EOF
-# Generated once by infra/stack.sh; reused by every later 'up' of this state dir.
-CXR_RABBITMQ_ADMIN_PASSWORD=$(random_hex 16)
-CXR_RABBITMQ_GATEWAY_PASSWORD=$(random_hex 16)
-CXR_RABBITMQ_INFERENCE_PASSWORD=$(random_hex 16)
-CXR_RABBITMQ_RESULTS_PASSWORD=$(random_hex 16)
-CXR_S3_ACCESS_KEY=$(random_hex 10)
-CXR_S3_SECRET_KEY=$(random_hex 20)
-EOF
+      echo "# Generated once by infra/stack.sh; reused by every later 'up' of this state dir." >"$tmp"
     )
     mv "$tmp" "$SECRETS_FILE"
   fi
   chmod 600 "$SECRETS_FILE"
+  local entry name
+  for entry in "${SECRET_VARS[@]}"; do
+    name="${entry%%:*}"
+    if ! grep -q "^$name=" "$SECRETS_FILE"; then
+      echo "$name=$(random_hex "${entry##*:}")" >>"$SECRETS_FILE"
+    fi
+  done
   # shellcheck source=/dev/null
   source "$SECRETS_FILE"
+}
+
+# apt_install_no_start PKG...: apt-get update and install PKG, with a temporary policy-rc.d
+# that forbids the packages' maintainer scripts to start their system-wide services (which
+# would take the default ports). Needs root.
+apt_install_no_start() {
+  (
+    # policy-rc.d exit 101 = "action forbidden" for invoke-rc.d and deb-systemd-invoke.
+    created=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      printf '#!/bin/sh\n# temporary, created by cxr infra/stack.sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      created=1
+    fi
+    trap '[[ $created == 1 ]] && rm -f /usr/sbin/policy-rc.d' EXIT
+    export DEBIAN_FRONTEND=noninteractive
+    # '&&': set -e does not apply inside a function called before '||'.
+    apt-get update && apt-get install -y "$@"
+  )
 }
 
 # check_port_free NAME PORT LOGFILE: refuse to start if a foreign process holds PORT.

@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
-# Local server stack for CXR Classify: RabbitMQ, FerretDB (MongoDB API), VersityGW (S3).
+# Local server stack for CXR Classify: RabbitMQ, FerretDB (MongoDB API) on PostgreSQL (or
+# SQLite), VersityGW (S3).
 #
 #   bash infra/stack.sh up|status|down|env
+#   bash infra/stack.sh start|stop rabbitmq|postgres|ferretdb|s3   (one server, e.g. to inject faults)
 #
 # Environment (all optional): CXR_STACK=dev|test, CXR_STATE_DIR, CXR_CACHE_DIR,
+# CXR_DB_BACKEND=postgresql|sqlite (FerretDB's storage; default postgresql),
 # CXR_AMQP_PORT, CXR_RABBITMQ_MGMT_PORT, CXR_RABBITMQ_DIST_PORT, CXR_EPMD_PORT,
-# CXR_MONGO_PORT, CXR_S3_PORT. Test-stack defaults are the dev ports + 10.
+# CXR_MONGO_PORT, CXR_S3_PORT, CXR_PG_PORT, CXR_FERRETDB_INDEX_INTERVAL (1s; 0 = no index
+# keeper). Test-stack defaults are the dev ports + 10.
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=infra/servers/rabbitmq.sh
 source "$INFRA_DIR/servers/rabbitmq.sh"
+# shellcheck source=infra/servers/postgres.sh
+source "$INFRA_DIR/servers/postgres.sh"
 # shellcheck source=infra/servers/ferretdb.sh
 source "$INFRA_DIR/servers/ferretdb.sh"
 # shellcheck source=infra/servers/s3.sh
 source "$INFRA_DIR/servers/s3.sh"
 
+SERVERS=(rabbitmq postgres ferretdb s3)
+
 usage() {
-  echo "usage: [CXR_STACK=dev|test] bash infra/stack.sh up|status|down|env" >&2
+  local names
+  names="$(
+    IFS='|'
+    echo "${SERVERS[*]}"
+  )"
+  echo "usage: [CXR_STACK=dev|test] [CXR_DB_BACKEND=postgresql|sqlite] bash infra/stack.sh up|status|down|env" >&2
+  echo "       bash infra/stack.sh start|stop $names" >&2
   exit 2
 }
 
@@ -63,6 +77,9 @@ cmd_up() {
   load_secrets
   log "stack '$CXR_STACK', state dir $CXR_STATE_DIR"
   rabbitmq_up
+  if [[ "$CXR_DB_BACKEND" == postgresql ]]; then
+    postgres_up
+  fi
   ferretdb_up
   s3_up
   write_stack_env
@@ -72,6 +89,9 @@ cmd_up() {
 cmd_status() {
   local rc=0
   rabbitmq_status || rc=1
+  if [[ "$CXR_DB_BACKEND" == postgresql ]]; then
+    postgres_status || rc=1
+  fi
   ferretdb_status || rc=1
   s3_status || rc=1
   return "$rc"
@@ -82,10 +102,11 @@ cmd_down() {
   log "stopping stack '$CXR_STACK' ($CXR_STATE_DIR)"
   s3_down
   ferretdb_down
+  postgres_down # whatever CXR_DB_BACKEND says now: it may have been up from an earlier 'up'
   rabbitmq_down
   # Nothing of this stack may remain: check every port it owns.
   local p left=()
-  for p in "$CXR_AMQP_PORT" "$CXR_RABBITMQ_MGMT_PORT" "$CXR_RABBITMQ_DIST_PORT" "$CXR_EPMD_PORT" "$CXR_MONGO_PORT" "$CXR_S3_PORT"; do
+  for p in "$CXR_AMQP_PORT" "$CXR_RABBITMQ_MGMT_PORT" "$CXR_RABBITMQ_DIST_PORT" "$CXR_EPMD_PORT" "$CXR_MONGO_PORT" "$CXR_S3_PORT" "$CXR_PG_PORT"; do
     port_open "$p" && left+=("$p")
   done
   if ((${#left[@]})); then
@@ -94,6 +115,23 @@ cmd_down() {
     exit 1
   fi
   log "stack '$CXR_STACK' is down (data kept in $CXR_STATE_DIR)"
+}
+
+# cmd_one start|stop NAME: one server's own idempotent up / down, nothing else (no
+# dependency is started or stopped with it, and stack.env is not rewritten).
+cmd_one() {
+  local action="$1" name="${2:-}"
+  [[ " ${SERVERS[*]} " == *" $name "* ]] || usage
+  lock_state_dir
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  load_secrets
+  case "$action" in
+    start) "${name}_up" ;;
+    stop)
+      "${name}_down"
+      log "$name stopped"
+      ;;
+  esac
 }
 
 cmd_env() {
@@ -106,5 +144,6 @@ case "${1:-}" in
   status) cmd_status ;;
   down) cmd_down ;;
   env) cmd_env ;;
+  start | stop) cmd_one "$1" "${2:-}" ;;
   *) usage ;;
 esac

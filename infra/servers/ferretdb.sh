@@ -1,11 +1,17 @@
 # shellcheck shell=bash
-# FerretDB v1 (MongoDB wire protocol, SQLite backend), built from infra/ferretdb.
-# Sourced by infra/stack.sh after infra/lib.sh.
+# FerretDB v1 (MongoDB wire protocol), built from infra/ferretdb, on PostgreSQL
+# (CXR_DB_BACKEND=postgresql, the default; infra/servers/postgres.sh must be up first) or
+# SQLite (CXR_DB_BACKEND=sqlite). Sourced by infra/stack.sh after infra/lib.sh and
+# infra/servers/postgres.sh.
 
 FERRETDB_VERSION=v1.24.2
 FERRETDB_DATA="$CXR_STATE_DIR/ferretdb"
 FERRETDB_LOG="$LOG_DIR/ferretdb.log"
 FERRETDB_PID="$PID_DIR/ferretdb.pid"
+# What the running server was started with: "BACKEND BINARY [index-interval=…]".
+FERRETDB_STARTED_FILE="$PID_DIR/ferretdb.started"
+# How often the index keeper looks for new collections and indexes (PostgreSQL only; 0 = off).
+CXR_FERRETDB_INDEX_INTERVAL="${CXR_FERRETDB_INDEX_INTERVAL:-1s}"
 
 # _ferretdb_build OUT: compile infra/ferretdb (a tiny main embedding FerretDB) to OUT.
 _ferretdb_build() {
@@ -14,9 +20,25 @@ _ferretdb_build() {
     cd "$INFRA_DIR/ferretdb" || exit
     [[ -s go.sum ]] || go mod tidy
     go mod download
-    # Pure Go (modernc SQLite): no cgo toolchain needed.
+    # Pure Go (modernc SQLite, pgx): no cgo toolchain needed.
     CGO_ENABLED=0 go build -buildvcs=false -trimpath -o "$out" .
   )
+}
+
+# _ferretdb_source_hash: 12 hex digits over infra/ferretdb's go.mod, go.sum and Go sources
+# (names and contents). Part of the cached binary's name, so a changed main.go or dependency
+# is rebuilt instead of reusing a binary built from older sources under the same version.
+_ferretdb_source_hash() {
+  (
+    cd "$INFRA_DIR/ferretdb" || exit
+    export LC_ALL=C # the same file order on every machine
+    local f
+    for f in go.mod go.sum *.go; do
+      [[ "$f" == *_test.go ]] && continue
+      printf '%s\0' "$f"
+      cat -- "$f"
+    done
+  ) | sha256sum | cut -c1-12
 }
 
 ferretdb_running() {
@@ -39,28 +61,50 @@ ferretdb_ping() {
 }
 
 ferretdb_up() {
-  local bin
-  bin="$(go_build_cached cxr-ferretdb "$FERRETDB_VERSION" _ferretdb_build)"
-  mkdir -p "$FERRETDB_DATA" "$LOG_DIR" "$PID_DIR"
+  local bin want running
+  bin="$(go_build_cached cxr-ferretdb "$FERRETDB_VERSION-$(_ferretdb_source_hash)" _ferretdb_build)"
+  want="$CXR_DB_BACKEND $bin"
+  [[ "$CXR_DB_BACKEND" == postgresql ]] && want+=" index-interval=$CXR_FERRETDB_INDEX_INTERVAL"
+  mkdir -p "$LOG_DIR" "$PID_DIR"
   if ferretdb_running; then
-    log "ferretdb already running (pid $(<"$FERRETDB_PID"), port $CXR_MONGO_PORT)"
-    return 0
+    # A server started before backends were selectable ran on SQLite.
+    running="$(cat "$FERRETDB_STARTED_FILE" 2>/dev/null || echo sqlite)"
+    if [[ "$running" == "$want" ]]; then
+      log "ferretdb already running (pid $(<"$FERRETDB_PID"), port $CXR_MONGO_PORT, $CXR_DB_BACKEND)"
+      return 0
+    fi
+    # Another backend, a binary from older sources or another keeper interval.
+    log "ferretdb was started as '$running', wanted '$want': restarting it"
+    ferretdb_down
   fi
   if ! pid_alive "$FERRETDB_PID" >/dev/null; then
     check_port_free ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG"
-    log "starting ferretdb $FERRETDB_VERSION (port $CXR_MONGO_PORT)"
-    start_detached "$FERRETDB_PID" "$FERRETDB_LOG" \
-      "$bin" -listen "$LOOPBACK:$CXR_MONGO_PORT" -data "$FERRETDB_DATA" -log-level warn
+    local -a args=(-listen "$LOOPBACK:$CXR_MONGO_PORT" -handler "$CXR_DB_BACKEND" -log-level warn)
+    local url=""
+    case "$CXR_DB_BACKEND" in
+      sqlite) args+=(-data "$FERRETDB_DATA") ;;
+      postgresql)
+        args+=(-index-interval "$CXR_FERRETDB_INDEX_INTERVAL")
+        url="$(postgres_url)"
+        ;;
+    esac
+    log "starting ferretdb $FERRETDB_VERSION on $CXR_DB_BACKEND (port $CXR_MONGO_PORT)"
+    # The PostgreSQL URL (with its password) through the environment, not argv: ps shows argv.
+    CXR_FERRETDB_POSTGRESQL_URL="$url" start_detached "$FERRETDB_PID" "$FERRETDB_LOG" "$bin" "${args[@]}"
+    echo "$want" >"$FERRETDB_STARTED_FILE"
   fi
   await_up ferretdb "$CXR_MONGO_PORT" "$FERRETDB_PID" "$FERRETDB_LOG" 30 "not listening" port_open "$CXR_MONGO_PORT"
   ferretdb_ping >>"$FERRETDB_LOG" 2>&1 || fail_server ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG" "listening but does not answer a MongoDB ping"
-  log "ferretdb up (pid $(<"$FERRETDB_PID"))"
+  log "ferretdb up (pid $(<"$FERRETDB_PID"), $CXR_DB_BACKEND)"
 }
 
 ferretdb_down() {
   stop_pid ferretdb "$FERRETDB_PID" 15
+  rm -f "$FERRETDB_STARTED_FILE"
 }
 
 ferretdb_status() {
-  report_status ferretdb "$CXR_MONGO_PORT" "" "$FERRETDB_PID" port_open "$CXR_MONGO_PORT"
+  local backend=-
+  [[ -s "$FERRETDB_STARTED_FILE" ]] && read -r backend _ <"$FERRETDB_STARTED_FILE"
+  report_status ferretdb "$CXR_MONGO_PORT" "$backend" "$FERRETDB_PID" port_open "$CXR_MONGO_PORT"
 }

@@ -43,20 +43,7 @@ rabbitmq_install() {
   log "installing rabbitmq-server with apt-get (system service will not be started)"
   local epmd_before=0
   port_open 4369 && epmd_before=1
-  (
-    # policy-rc.d exit 101 = "action forbidden": the postinst must not start the
-    # system-wide rabbitmq-server / epmd, which would take the default ports.
-    created=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-      printf '#!/bin/sh\n# temporary, created by cxr infra/stack.sh\nexit 101\n' >/usr/sbin/policy-rc.d
-      chmod 755 /usr/sbin/policy-rc.d
-      created=1
-    fi
-    trap '[[ $created == 1 ]] && rm -f /usr/sbin/policy-rc.d' EXIT
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y rabbitmq-server
-  ) || die "apt-get install rabbitmq-server failed"
+  apt_install_no_start rabbitmq-server || die "apt-get install rabbitmq-server failed"
   # Belt and braces: make sure the install left no Debian-default broker/epmd running.
   if [[ -d /run/systemd/system ]]; then
     systemctl disable --now rabbitmq-server.service >/dev/null 2>&1 || true

@@ -80,7 +80,8 @@ export async function connectDatabase(uri: string, dbName: string): Promise<Data
 /**
  * A write refused by a unique index. MongoDB says so with code 11000; FerretDB v1 does too for
  * inserts, but an update that breaks a unique index comes back as an internal error carrying
- * the backend's message (SQLite's or PostgreSQL's), so those are recognised as well.
+ * the backend's message (SQLite's "UNIQUE constraint failed", PostgreSQL's SQLSTATE 23505,
+ * unique_violation), so those are recognised as well.
  */
 export function isDuplicateKeyError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
@@ -88,6 +89,6 @@ export function isDuplicateKeyError(error: unknown): boolean {
   return (
     code === 11000 ||
     (typeof message === 'string' &&
-      (message.includes('UNIQUE constraint failed') || message.includes('duplicate key value violates unique')))
+      (message.includes('UNIQUE constraint failed') || message.includes('(SQLSTATE 23505)')))
   );
 }
