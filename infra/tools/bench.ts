@@ -104,10 +104,39 @@ function stackProcesses(state: string): Map<string, number> {
       const pid = Number(readFileSync(join(dir, file), 'utf8').trim().split('\n')[0]);
       const name = basename(file, '.pid');
       // A supervisor's pid file and its child's: count the tree once, under the supervisor.
-      if (Number.isInteger(pid) && pid > 0 && !name.endsWith('.child')) found.set(name, pid);
+      // One tree once: a supervisor's pid file and its child's, or two names for one server.
+      if (Number.isInteger(pid) && pid > 0 && !name.endsWith('.child') && ![...found.values()].includes(pid)) {
+        found.set(name.replace(/\.supervisor$/, ''), pid);
+      }
     }
   }
+  // A server's wrapper and the server under it are one tree: keep the outermost.
+  for (const [name, pid] of [...found]) {
+    if ([...found].some(([other, root]) => other !== name && descendants(root).has(pid))) found.delete(name);
+  }
   return found;
+}
+
+function descendants(rootPid: number): Set<number> {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // ended while we looked
+    }
+  }
+  const out = new Set<number>();
+  const queue = [...(children.get(rootPid) ?? [])];
+  while (queue.length) {
+    const pid = queue.pop()!;
+    out.add(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -168,11 +197,13 @@ async function main(): Promise<void> {
           const submitted = await client.post(`/v1/datasets/${datasetId}/classifications`, imageForm(images[i % 3]!));
           if (submitted.status !== 202)
             throw new Error(`submit: ${submitted.status} ${JSON.stringify(submitted.body)}`);
-          const view = await client.get<{ state: string }>(
+          const view = await client.get<{ state: string; timings: Record<string, number> }>(
             `/v1/classifications/${submitted.body.id as string}?wait=60`,
           );
-          if (view.body.state !== 'classified') throw new Error(`request ended ${view.body.state}`);
+          if (view.body.state !== 'classified') throw new Error(`request ended ${JSON.stringify(view.body)}`);
           latencies.push(performance.now() - t0);
+          for (const [stage, ms] of Object.entries(view.body.timings))
+            stages.set(stage, [...(stages.get(stage) ?? []), ms]);
         }
       };
       await Promise.all(Array.from({ length: concurrency }, worker));

@@ -141,10 +141,15 @@ export class ClassificationRequests {
       const set = { ...lifecycleFields(result.view), ...options.set };
       const update = options.push ? { $set: set, $push: options.push } : { $set: set };
       // An outcome is final whatever state the record had; anything else moves only the state it was computed from.
+      // A `started` gives the same result from any open state, so it only needs the request open.
       const filter =
         event.type === 'finished' || isTerminal(current.state)
           ? { _id: current._id }
-          : { _id: current._id, state: current.state, dispatches: current.dispatches };
+          : {
+              _id: current._id,
+              dispatches: current.dispatches,
+              state: event.type === 'started' ? { $in: ['accepted', 'queued', 'assigned'] } : current.state,
+            };
       const { matchedCount } = await this.models.ClassificationRequest.updateOne(filter, update);
       if (matchedCount === 1) return { transition: result, doc: { ...current, ...set } };
       const fresh = await this.get(current._id);
