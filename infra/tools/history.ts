@@ -2,7 +2,7 @@
 // what `npm run bench -- --stored N` measures against. Each request has its result; finished
 // ones carry their retention timer (tokens already purged, the image's purge still ahead),
 // spread over the retention window like real history.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Types, type Database } from '@cxr/db';
 import { slotOf } from '@cxr/request-lifecycle';
 
@@ -39,7 +39,12 @@ export async function fillHistory(
       // Ended at some time in the last 30 days; its image's purge 30 days after that.
       const completedAt = new Date(now - Math.floor(Math.random() * 30 * DAY_MS));
       const createdAt = new Date(completedAt.getTime() - 150);
-      const id = Types.ObjectId.createFromTime(Math.floor(createdAt.getTime() / 1000));
+      // Dated like a request of that time (listings sort by id), unique like any other.
+      const id = new Types.ObjectId(
+        Math.floor(createdAt.getTime() / 1000)
+          .toString(16)
+          .padStart(8, '0') + randomBytes(8).toString('hex'),
+      );
       const label = LABELS[(done + i) % LABELS.length]!;
       const purgeAt = new Date(completedAt.getTime() + 30 * DAY_MS);
       const sha256 = createHash('sha256').update(String(id)).digest('hex');
