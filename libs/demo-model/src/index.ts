@@ -1,3 +1,4 @@
 export * from './onnx-writer';
 export * from './demo-classifier';
 export * from './samples';
+export * from './cnn-models';
