@@ -3,7 +3,7 @@
 // broker, S3 or database in the way. Same generated model and images for every setting; each
 // setting's scores are checked against a plain batch-1 run on the main thread.
 //   npx tsx infra/tools/ceiling.ts --model resnet18|densenet121 [--images 40]
-//     [--batches 1,4,8,16] [--threads 1x2,2x1] [--seed 0]
+//     [--batches 1,4,8,16] [--threads 1x2,2x1] [--repeat 2] [--spin] [--seed 0]
 // Prints img/s per setting (threads x intra-op threads, batch) and the best, and the p50
 // latency of one image alone (preprocess + inference) at batch 1. Nothing here asserts a target.
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -34,6 +34,10 @@ export interface CeilingOptions {
   /** Different encoded images the run cycles through (the rest repeat them). Default min(images, 8). */
   distinctImages?: number;
   batchWaitMs?: number;
+  /** Each throughput is measured this many times and the best kept: on a shared machine the least disturbed run is the ceiling. Default 2. */
+  repeat?: number;
+  /** ORT intra-op threads spin-wait between ops (the service turns it off). Default false. */
+  allowSpinning?: boolean;
   seed?: number;
   /** Progress lines; the report itself is returned. */
   log?: (line: string) => void;
@@ -66,6 +70,8 @@ export interface CeilingReport {
   machine: string;
   preprocessConcurrency: number;
   preprocessImgPerSec: number;
+  repeat: number;
+  allowSpinning: boolean;
   rows: CeilingRow[];
   best: CeilingRow;
   latency: LatencyRow[];
@@ -91,6 +97,7 @@ export async function runCeiling(options: CeilingOptions): Promise<CeilingReport
   const count = options.images;
   const distinctCount = Math.max(1, Math.min(count, options.distinctImages ?? 8));
   const batchWaitMs = options.batchWaitMs ?? 5;
+  const repeat = Math.max(1, options.repeat ?? 2);
   // As the service: one libvips thread per decode, several decodes at once.
   sharp.concurrency(1);
   const preprocessConcurrency = Math.max(1, Math.min(cores, libuvThreads(process.env) - 1));
@@ -155,7 +162,11 @@ export async function runCeiling(options: CeilingOptions): Promise<CeilingReport
   const rows: CeilingRow[] = [];
   const latency: LatencyRow[] = [];
   for (const setting of threadSettings) {
-    const pool = await OrtPool.start({ threads: setting.threads, intraOpThreads: setting.intraOp });
+    const pool = await OrtPool.start({
+      threads: setting.threads,
+      intraOpThreads: setting.intraOp,
+      allowSpinning: options.allowSpinning ?? false,
+    });
     try {
       const info = await pool.load('ceiling', model.onnx);
       const loaded: EngineModel = { handle: 'ceiling', info };
@@ -178,17 +189,21 @@ export async function runCeiling(options: CeilingOptions): Promise<CeilingReport
         // each decoded under the preprocessing limit, then handed to the engine.
         const window = 2 * batch * setting.threads;
         const measure = async (work: (i: number) => Promise<ArrayLike<number>>): Promise<number> => {
-          let next = 0;
-          const started = performance.now();
-          await Promise.all(
-            Array.from({ length: Math.min(window, count) }, async () => {
-              while (next < count) {
-                const i = next++;
-                compare(i, await work(i), row);
-              }
-            }),
-          );
-          return count / ((performance.now() - started) / 1000);
+          let best = 0;
+          for (let r = 0; r < repeat; r++) {
+            let next = 0;
+            const started = performance.now();
+            await Promise.all(
+              Array.from({ length: Math.min(window, count) }, async () => {
+                while (next < count) {
+                  const i = next++;
+                  compare(i, await work(i), row);
+                }
+              }),
+            );
+            best = Math.max(best, count / ((performance.now() - started) / 1000));
+          }
+          return best;
         };
         const before = { ...engine.stats };
         row.pipelineImgPerSec = await measure(async (i) => {
@@ -252,6 +267,8 @@ export async function runCeiling(options: CeilingOptions): Promise<CeilingReport
       .join(' ')}`,
     preprocessConcurrency,
     preprocessImgPerSec,
+    repeat,
+    allowSpinning: options.allowSpinning ?? false,
     rows,
     best,
     latency,
@@ -266,6 +283,7 @@ export function formatCeiling(r: CeilingReport): string {
     `ceiling: ${r.model} (${(r.parameters / 1e6).toFixed(2)} M weights, input ${spec}, dynamic batch), ${r.images} images per setting`,
     `images: ${r.distinct.join(', ')} (cycled)`,
     `machine: ${r.machine}`,
+    `each img/s the best of ${r.repeat} runs; ORT spin-waiting ${r.allowSpinning ? 'on' : 'off (as the service)'}`,
     `preprocessing alone: ${r.preprocessImgPerSec.toFixed(1)} img/s (${r.preprocessConcurrency} at once, sharp concurrency 1)`,
     '',
     'threads x intra-op | batch | img/s decode+infer | img/s infer only | mean batch | max |diff| | mismatches',
@@ -302,6 +320,8 @@ async function main(): Promise<void> {
       images: { type: 'string', default: '40' },
       batches: { type: 'string', default: '1,4,8,16' },
       threads: { type: 'string' },
+      repeat: { type: 'string', default: '2' },
+      spin: { type: 'boolean', default: false },
       seed: { type: 'string', default: '0' },
     },
   });
@@ -317,6 +337,8 @@ async function main(): Promise<void> {
     images,
     batchSizes,
     threadSettings: values.threads ? parseThreads(values.threads) : undefined,
+    repeat: Number(values.repeat) || 1,
+    allowSpinning: values.spin,
     seed: Number(values.seed),
     log: (line) => console.error(`[ceiling] ${line}`),
   });
