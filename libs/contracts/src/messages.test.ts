@@ -59,4 +59,25 @@ describe('decodeMessage', () => {
     expect(decodeMessage(ResultMessage, encodeMessage(result)).ok).toBe(false);
     expect(decodeMessage(ResultMessage, encodeMessage({ ...result, dispatchToken: job.dispatchToken })).ok).toBe(true);
   });
+
+  it('accepts timings with the batch an image ran in, and nothing unknown', () => {
+    const result: ResultMessage = {
+      v: 1,
+      type: 'cxr.result',
+      requestId: job.requestId,
+      correlationId: 'c',
+      dispatchToken: job.dispatchToken,
+      outcome: 'failed',
+      worker: 'w',
+      modelId: job.model.id,
+      at: new Date().toISOString(),
+      errors: [{ code: 'INFERENCE_FAILED', message: 'x' }],
+      timings: { preprocessMs: 3.5, inferenceMs: 40, batchSize: 8 },
+    };
+    expect(decodeMessage(ResultMessage, encodeMessage(result)).ok).toBe(true);
+    const fractional = { ...result, timings: { batchSize: 1.5 } };
+    expect(decodeMessage(ResultMessage, encodeMessage(fractional)).ok).toBe(false);
+    const unknown = { ...result, timings: { threads: 2 } } as unknown as ResultMessage;
+    expect(decodeMessage(ResultMessage, encodeMessage(unknown)).ok).toBe(false);
+  });
 });

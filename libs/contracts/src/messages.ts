@@ -67,6 +67,8 @@ export const Timings = Type.Object(
     preprocessMs: Type.Optional(Type.Number({ minimum: 0 })),
     inferenceMs: Type.Optional(Type.Number({ minimum: 0 })),
     totalMs: Type.Optional(Type.Number({ minimum: 0 })),
+    /** Images ONNX Runtime ran together with this one (1 when it ran alone); inferenceMs is that batch's. */
+    batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
   },
   { additionalProperties: false },
 );

@@ -114,6 +114,16 @@ describe('ONNX messages', () => {
     ]);
   });
 
+  it('writes a Float32Array as the same raw_data as a number array', () => {
+    const values = [1, -2, 0.1, 3.5e-8, -0, 65504];
+    const fromArray = encodeTensor({ name: 'w', dataType: 'float', dims: [2, 3], data: values });
+    const fromTyped = encodeTensor({ name: 'w', dataType: 'float', dims: [2, 3], data: Float32Array.from(values) });
+    expect(bytes(fromTyped)).toEqual(bytes(fromArray));
+    // A view into a larger buffer writes only its own elements.
+    const view = Float32Array.from([9, ...values, 9]).subarray(1, 7);
+    expect(bytes(encodeTensor({ name: 'w', dataType: 'float', dims: [2, 3], data: view }))).toEqual(bytes(fromArray));
+  });
+
   it('rejects tensors whose data does not match their dims', () => {
     expect(() => encodeTensor({ name: 'x', dataType: 'float', dims: [2, 2], data: [1, 2, 3] })).toThrow(RangeError);
   });

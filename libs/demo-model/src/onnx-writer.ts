@@ -139,6 +139,8 @@ export interface ModelDef {
   metadata?: Readonly<Record<string, string>>;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 // onnx.AttributeProto.AttributeType
 const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
 
@@ -152,9 +154,15 @@ export function encodeTensor(t: TensorDef): Uint8Array {
   let raw: Uint8Array;
   if (t.dataType === 'float') {
     w.varint(2, TensorDataType.FLOAT);
-    raw = new Uint8Array(count * 4);
-    const view = new DataView(raw.buffer);
-    for (let i = 0; i < count; i++) view.setFloat32(i * 4, t.data[i] ?? 0, true);
+    if (t.data instanceof Float32Array && LITTLE_ENDIAN) {
+      // raw_data is little-endian float32: on a little-endian host that is the array's own bytes,
+      // which keeps writing millions of weights (a ResNet-18) to a single copy.
+      raw = new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
+    } else {
+      raw = new Uint8Array(count * 4);
+      const view = new DataView(raw.buffer);
+      for (let i = 0; i < count; i++) view.setFloat32(i * 4, t.data[i] ?? 0, true);
+    }
   } else {
     w.varint(2, TensorDataType.INT64);
     raw = new Uint8Array(count * 8);

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Broker } from '@cxr/broker';
 import { buildHealthApp } from '@cxr/lifecycle';
 import type { ObjectStore } from '@cxr/storage';
+import type { InferenceEngine } from './inference-engine';
 import type { ModelCache } from './model-cache';
+import type { OrtPool } from './ort-pool';
 import type { WorkerStats } from './worker';
 
 /** The inference service's HTTP face: health of its dependencies and its counters. */
@@ -11,6 +13,8 @@ export function buildApp(deps: {
   store: ObjectStore;
   models: ModelCache;
   stats: WorkerStats;
+  pool: Pick<OrtPool, 'stats' | 'threads' | 'busyThreads'>;
+  engine: Pick<InferenceEngine, 'stats'>;
 }): FastifyInstance {
   return buildHealthApp(
     {
@@ -20,6 +24,12 @@ export function buildApp(deps: {
     () => ({
       ...deps.stats,
       modelCache: { size: deps.models.size, hits: deps.models.hits, misses: deps.models.misses },
+      inference: {
+        threads: deps.pool.threads,
+        busyThreads: deps.pool.busyThreads,
+        threadRestarts: deps.pool.stats.threadRestarts,
+        ...deps.engine.stats,
+      },
     }),
   );
 }

@@ -1,7 +1,8 @@
-import * as ort from 'onnxruntime-node';
 import type { ObjectStore } from '@cxr/storage';
 import { fetchVerified } from './verified-blob';
 import { UnrecoverableJobError } from './errors';
+import type { EngineModel } from './inference-engine';
+import { ModelLoadError, type ModelInfo } from './ort-pool';
 
 export interface ModelRef {
   id: string;
@@ -10,10 +11,14 @@ export interface ModelRef {
   size: number;
 }
 
-export interface LoadedModel {
-  session: ort.InferenceSession;
-  inputName: string;
-  outputName: string;
+/** A model loaded into the ONNX Runtime threads, under a handle unique to this load. */
+export type LoadedModel = EngineModel;
+
+/** Where sessions live (the inference engine's thread pool). */
+export interface ModelLoader {
+  /** Rejects with ModelLoadError when ONNX Runtime refuses the model. */
+  load(handle: string, bytes: Uint8Array): Promise<ModelInfo>;
+  unload(handle: string): Promise<void>;
 }
 
 interface Entry {
@@ -31,6 +36,7 @@ interface Entry {
  */
 export class ModelCache {
   private readonly entries = new Map<string, Entry>();
+  private loads = 0;
   hits = 0;
   misses = 0;
 
@@ -38,7 +44,7 @@ export class ModelCache {
     private readonly store: ObjectStore,
     private readonly capacity: number,
     private readonly maxBytes: number,
-    private readonly intraOpThreads: number,
+    private readonly loader: ModelLoader,
   ) {}
 
   get size(): number {
@@ -84,7 +90,7 @@ export class ModelCache {
 
   private release(entry: Entry): void {
     entry.loading.then(
-      (model) => void model.session.release().catch(() => undefined),
+      (model) => void this.loader.unload(model.handle).catch(() => undefined),
       () => undefined,
     );
   }
@@ -96,20 +102,19 @@ export class ModelCache {
       tooLarge: "the model is larger than this worker's MAX_MODEL_BYTES",
       corrupt: `model file ${ref.key} does not match its recorded sha256`,
     });
-    let session: ort.InferenceSession;
+    // A handle per load: a model evicted and loaded again never meets its old sessions.
+    const handle = `${ref.id}#${++this.loads}`;
     try {
-      session = await ort.InferenceSession.create(bytes, {
-        intraOpNumThreads: this.intraOpThreads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-      });
+      return { handle, info: await this.loader.load(handle, bytes) };
     } catch (error) {
-      throw new UnrecoverableJobError(
-        'MODEL_LOAD',
-        `ONNX Runtime cannot load the model: ${(error as Error).message.split('\n')[0]}`,
-      );
+      if (error instanceof ModelLoadError) {
+        throw new UnrecoverableJobError(
+          'MODEL_LOAD',
+          `ONNX Runtime cannot load the model: ${error.message.split('\n')[0]}`,
+        );
+      }
+      throw error; // a thread that died while loading: try again
     }
-    return { session, inputName: session.inputNames[0]!, outputName: session.outputNames[0]! };
   }
 
   /** Releases every session; called after the broker has drained in-flight jobs. */
@@ -118,7 +123,7 @@ export class ModelCache {
     this.entries.clear();
     for (const entry of all) {
       try {
-        await (await entry.loading).session.release();
+        await this.loader.unload((await entry.loading).handle);
       } catch {
         // a failed load has nothing to release
       }

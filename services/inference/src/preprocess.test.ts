@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { InputSpec } from '@cxr/contracts';
+import { renderXray } from '@cxr/demo-model';
 import { preprocess } from './preprocess';
 
 async function png(width: number, height: number, channels: 1 | 3, pixel: (x: number, y: number, c: number) => number) {
@@ -50,6 +51,19 @@ describe('preprocess', () => {
 
     const stretched = await preprocess(image, spec, false, 1e6);
     expect(Math.min(...Array.from(stretched))).toBeGreaterThan(0.9);
+  });
+
+  it('reads a 16-bit PNG as the 8-bit PNG of the same picture', async () => {
+    const spec: InputSpec = { ...base, channels: 1, width: 64, height: 64, mean: [0.5], std: [0.25] };
+    const eight = await preprocess(await renderXray({ width: 320, height: 400, seed: 4 }), spec, false, 1e6);
+    const sixteen = await preprocess(
+      await renderXray({ width: 320, height: 400, seed: 4, bitDepth: 16 }),
+      spec,
+      false,
+      1e6,
+    );
+    // One grey level of the 8-bit scale, after std 0.25: 4 / 255.
+    eight.forEach((v, i) => expect(Math.abs(v - sixteen[i]!)).toBeLessThanOrEqual(4 / 255 + 1e-6));
   });
 
   it('refuses an image with more pixels than allowed', async () => {

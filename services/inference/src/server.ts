@@ -1,10 +1,14 @@
+import sharp from 'sharp';
 import { Broker, Topology } from '@cxr/broker';
 import { configOrExit, DependencyGate, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
+import { ConcurrencyLimit } from './concurrency-limit';
 import { loadInferenceConfig } from './config';
+import { InferenceEngine } from './inference-engine';
 import { ModelCache } from './model-cache';
+import { OrtPool } from './ort-pool';
 import { createJobHandler, type WorkerStats } from './worker';
 
 const cfg = configOrExit('inference', loadInferenceConfig);
@@ -13,8 +17,37 @@ const logger = createLogger({ service: 'inference', level: cfg.LOG_LEVEL });
 void runService('inference', logger, async (fail, defer) => {
   const store = ObjectStore.fromEnv(cfg);
   defer(() => store.close());
-  const models = new ModelCache(store, cfg.MODEL_CACHE_SIZE, cfg.MAX_MODEL_BYTES, cfg.INTRA_OP_THREADS);
+  // Parallelism comes from decoding several images at once, each with one libvips thread.
+  sharp.concurrency(1);
+  const pool = await OrtPool.start({
+    threads: cfg.INFERENCE_THREADS,
+    intraOpThreads: cfg.INTRA_OP_THREADS,
+    onThreadExit: ({ thread, code, error }) =>
+      logger.error({ thread, code, err: error }, 'an ONNX Runtime thread died; its jobs go back, a new thread starts'),
+  });
+  defer(() => pool.close());
+  const engine = new InferenceEngine(pool, {
+    maxBatch: cfg.MAX_BATCH,
+    batchWaitMs: cfg.BATCH_WAIT_MS,
+    onBatchRefused: (handle, reason) =>
+      logger.warn(
+        { model: handle, reason },
+        'model does not batch despite its dynamic batch dimension; runs images alone',
+      ),
+  });
+  const models = new ModelCache(store, cfg.MODEL_CACHE_SIZE, cfg.MAX_MODEL_BYTES, engine);
   defer(() => models.close());
+  logger.info(
+    {
+      threads: cfg.INFERENCE_THREADS,
+      intraOpThreads: cfg.INTRA_OP_THREADS,
+      maxBatch: cfg.MAX_BATCH,
+      batchWaitMs: cfg.BATCH_WAIT_MS,
+      prefetch: cfg.PREFETCH,
+      preprocessConcurrency: cfg.PREPROCESS_CONCURRENCY,
+    },
+    'inference engine ready',
+  );
   const broker = await Broker.connect(cfg.AMQP_URL, {
     name: `cxr-inference ${cfg.WORKER_ID}`,
     logger,
@@ -26,7 +59,7 @@ void runService('inference', logger, async (fail, defer) => {
   await broker.checkTopology([Topology.jobsQueue], [Topology.resultsExchange, Topology.invalidExchange]);
 
   const stats: WorkerStats = { classified: 0, failed: 0, invalid: 0, retried: 0, heldThroughOutage: 0 };
-  const app = buildApp({ broker, store, models, stats });
+  const app = buildApp({ broker, store, models, stats, pool, engine });
   await app.listen({ host: cfg.HOST, port: cfg.HEALTH_PORT });
   defer(() => app.close());
 
@@ -47,6 +80,8 @@ void runService('inference', logger, async (fail, defer) => {
       dependencies,
       store,
       models,
+      engine,
+      preprocessLimit: new ConcurrencyLimit(cfg.PREPROCESS_CONCURRENCY),
       logger,
       workerId: cfg.WORKER_ID,
       maxImageBytes: cfg.MAX_IMAGE_BYTES,

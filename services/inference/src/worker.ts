@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import * as ort from 'onnxruntime-node';
-
 import { Topology, RESULT_ROUTING_KEY, type Broker, type ConsumeMessage, type Disposition } from '@cxr/broker';
 import {
   decodeMessage,
@@ -14,7 +12,9 @@ import {
 } from '@cxr/contracts';
 import type { Logger } from '@cxr/logging';
 import type { ObjectStore } from '@cxr/storage';
+import type { ConcurrencyLimit } from './concurrency-limit';
 import { UnrecoverableJobError } from './errors';
+import { InferenceRunError, type InferenceEngine } from './inference-engine';
 import type { ModelCache } from './model-cache';
 import { preprocess } from './preprocess';
 import { fetchVerified } from './verified-blob';
@@ -33,6 +33,10 @@ export interface WorkerDeps {
   dependencies: DependencyState;
   store: ObjectStore;
   models: ModelCache;
+  /** Runs images on the ONNX Runtime threads, batched across jobs. */
+  engine: Pick<InferenceEngine, 'infer'>;
+  /** Bounds the images being decoded at once (PREPROCESS_CONCURRENCY). */
+  preprocessLimit: ConcurrencyLimit;
   logger: Logger;
   workerId: string;
   maxImageBytes: number;
@@ -87,35 +91,40 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     let t = performance.now();
     const image = await fetchImage(job);
     timings.fetchImageMs = round(performance.now() - t);
-    t = performance.now();
     let data: Float32Array;
     try {
-      data = await preprocess(image, job.model.inputSpec, job.keepAspectRatio, deps.maxImagePixels);
+      data = await deps.preprocessLimit.run(async () => {
+        t = performance.now(); // the decode itself, not the wait for a slot
+        const tensor = await preprocess(image, job.model.inputSpec, job.keepAspectRatio, deps.maxImagePixels);
+        timings.preprocessMs = round(performance.now() - t);
+        return tensor;
+      });
     } catch (error) {
       throw new UnrecoverableJobError(
         'IMAGE_CORRUPT',
         `the image data is damaged or truncated: ${(error as Error).message.split('\n')[0]}`,
       );
     }
-    timings.preprocessMs = round(performance.now() - t);
     t = performance.now();
-    const output = await deps.models.with(job.model, async (model) => {
+    const { scores, batchSize } = await deps.models.with(job.model, async (model) => {
       timings.fetchModelMs = round(performance.now() - t);
       t = performance.now();
       try {
-        const input = new ort.Tensor('float32', data, inputShape(job.model.inputSpec, 1));
-        const result = await model.session.run({ [model.inputName]: input });
-        return result[model.outputName]!;
+        // Batched with other jobs' images of this model; the tensor is handed over to a thread.
+        return await deps.engine.infer(model, data, inputShape(job.model.inputSpec, 1).slice(1));
       } catch (error) {
-        throw new UnrecoverableJobError(
-          'INFERENCE_FAILED',
-          `ONNX Runtime failed: ${(error as Error).message.split('\n')[0]}`,
-        );
+        if (error instanceof InferenceRunError) {
+          throw new UnrecoverableJobError('INFERENCE_FAILED', `ONNX Runtime failed: ${error.message.split('\n')[0]}`);
+        }
+        // The thread running the batch died: nothing says this job caused it, so it is tried again.
+        throw error;
       }
     });
+    // From handing the image over to its scores: the wait for a batch and a thread, and the batch's run.
     timings.inferenceMs = round(performance.now() - t);
+    timings.batchSize = batchSize;
     try {
-      return classify(job.model.labels, output.data as Float32Array, job.model.inputSpec.output);
+      return classify(job.model.labels, scores, job.model.inputSpec.output);
     } catch (error) {
       throw new UnrecoverableJobError('OUTPUT_INVALID', (error as Error).message);
     }
