@@ -39,53 +39,49 @@ function readEnvFile(path: string): Record<string, string> {
 
 const CLK_TCK = 100;
 
-/** CPU seconds of a process and all its descendants (a supervisor and its service, a postmaster and its backends). */
-function treeCpuSeconds(rootPid: number): number {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
+/** Every process now: its parent and its CPU ticks so far (utime + stime). */
+function processTable(): Map<number, { ppid: number; ticks: number }> {
+  const table = new Map<number, { ppid: number; ticks: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+      table.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
     } catch {
       // ended while we looked
     }
   }
-  let ticks = 0;
+  return table;
+}
+
+/** A process and all its descendants (a supervisor and its service, a postmaster and its backends). */
+function tree(rootPid: number, table = processTable()): number[] {
+  const out: number[] = [];
   const queue = [rootPid];
   while (queue.length) {
     const pid = queue.pop()!;
-    ticks += stats.get(pid)?.ticks ?? 0;
-    for (const [child, s] of stats) if (s.ppid === pid) queue.push(child);
+    out.push(pid);
+    for (const [child, p] of table) if (p.ppid === pid) queue.push(child);
   }
-  return ticks / CLK_TCK;
+  return out;
+}
+
+function treeCpuSeconds(rootPid: number): number {
+  const table = processTable();
+  return tree(rootPid, table).reduce((sum, pid) => sum + (table.get(pid)?.ticks ?? 0), 0) / CLK_TCK;
 }
 
 /** Peak resident memory (VmHWM) of the largest process in a tree, in MiB: the service under its supervisor. */
 function treePeakRssMiB(rootPid: number): number {
   let peak = 0;
-  const queue = [rootPid];
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // ended while we looked
-    }
-  }
-  while (queue.length) {
-    const pid = queue.pop()!;
+  for (const pid of tree(rootPid)) {
     try {
       const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (hwm) peak = Math.max(peak, Number(hwm[1]) / 1024);
     } catch {
       // ended
     }
-    queue.push(...(children.get(pid) ?? []));
   }
   return peak;
 }
@@ -112,31 +108,11 @@ function stackProcesses(state: string): Map<string, number> {
   }
   // A server's wrapper and the server under it are one tree: keep the outermost.
   for (const [name, pid] of [...found]) {
-    if ([...found].some(([other, root]) => other !== name && descendants(root).has(pid))) found.delete(name);
-  }
-  return found;
-}
-
-function descendants(rootPid: number): Set<number> {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // ended while we looked
+    if ([...found].some(([other, root]) => other !== name && root !== pid && tree(root).includes(pid))) {
+      found.delete(name);
     }
   }
-  const out = new Set<number>();
-  const queue = [...(children.get(rootPid) ?? [])];
-  while (queue.length) {
-    const pid = queue.pop()!;
-    out.add(pid);
-    queue.push(...(children.get(pid) ?? []));
-  }
-  return out;
+  return found;
 }
 
 async function main(): Promise<void> {
