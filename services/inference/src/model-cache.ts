@@ -29,10 +29,11 @@ interface Entry {
 }
 
 /**
- * Loaded ONNX sessions by model id, least recently used evicted. Concurrent jobs for a model
- * share one download and load. The blob is checked against the sha256 recorded at upload, so
- * a model changed in S3 behind the gateway's back is refused, not run. A session is released
- * only when it is evicted and no job is using it.
+ * Models loaded into the ONNX Runtime threads, by model id, least recently used evicted.
+ * Concurrent jobs for a model share one download and load. The blob is checked against the
+ * sha256 recorded at upload, so a model changed in S3 behind the gateway's back is refused, not
+ * run. A model's sessions are released only when it is evicted and no job is using it (a job
+ * waiting for its batch counts as using it).
  */
 export class ModelCache {
   private readonly entries = new Map<string, Entry>();
