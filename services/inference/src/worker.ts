@@ -104,7 +104,10 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
         const result = await model.session.run({ [model.inputName]: input });
         return result[model.outputName]!;
       } catch (error) {
-        throw new UnrecoverableJobError('INFERENCE_FAILED', `ONNX Runtime failed: ${(error as Error).message.split('\n')[0]}`);
+        throw new UnrecoverableJobError(
+          'INFERENCE_FAILED',
+          `ONNX Runtime failed: ${(error as Error).message.split('\n')[0]}`,
+        );
       }
     });
     timings.inferenceMs = round(performance.now() - t);
