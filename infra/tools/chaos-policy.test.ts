@@ -5,6 +5,7 @@ import {
   formatReport,
   isInputFailure,
   newResultsAccumulator,
+  paceGapMs,
   parseFaults,
   parseOptions,
   resultsDuringRun,
@@ -29,6 +30,7 @@ function faultRecord(overrides: Partial<FaultRecord>): FaultRecord {
     action: 'SIGKILL gateway child 1',
     error: null,
     openAtFault: 3,
+    submittedDuringRecovery: 7,
     serverBackMs: null,
     healthMs: 1_500,
     endToEndMs: 2_000,
@@ -48,12 +50,13 @@ describe('options', () => {
       timeoutSeconds: 600,
       hard: false,
       jsonPath: null,
+      burst: false,
     });
   });
 
   it('reads every flag', () => {
     const o = parseOptions(
-      '--requests 300 --concurrency 4 --faults kill-gateway,restart-s3 --every 5 --outage 2.5 --timeout 90 --hard --json /tmp/r.json'.split(
+      '--requests 300 --concurrency 4 --faults kill-gateway,restart-s3 --every 5 --outage 2.5 --timeout 90 --hard --burst --json /tmp/r.json'.split(
         ' ',
       ),
     );
@@ -66,6 +69,7 @@ describe('options', () => {
       timeoutSeconds: 90,
       hard: true,
       jsonPath: '/tmp/r.json',
+      burst: true,
     });
   });
 
@@ -110,6 +114,15 @@ describe('faults', () => {
 });
 
 describe('the client', () => {
+  it('spreads the requests left over the faults left and one more interval', () => {
+    // 6 faults every 10 s, 60 requests: one every 70 s / 60.
+    expect(paceGapMs(60, 6, 10)).toBeCloseTo(1166.67, 1);
+    // A slow restart left 30 requests for the last fault: they span it and one more interval.
+    expect(paceGapMs(30, 1, 10)).toBeCloseTo(666.67, 1);
+    expect(paceGapMs(30, 0, 10)).toBe(0);
+    expect(paceGapMs(0, 3, 10)).toBe(0);
+  });
+
   it('backs off from 250 ms doubling to 5 s, with at most 25 % jitter', () => {
     expect([1, 2, 3, 4, 5, 6, 10].map((a) => retryDelayMs(a, 0.5))).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000]);
     expect(retryDelayMs(1, 0)).toBe(188);
@@ -225,7 +238,7 @@ describe('verdict', () => {
 
   it('fails when a fault was not injected or the system never came back', () => {
     const v = verdict(clean, [faultRecord({ error: 'no child' }), faultRecord({ endToEndMs: null, probe: 'open' })]);
-    expect(v.problems).toEqual(['1 fault(s) not injected', '1 fault(s) not recovered from']);
+    expect(v.problems).toEqual(['1 fault(s) could not be carried out', '1 fault(s) not recovered from']);
   });
 });
 
@@ -285,8 +298,11 @@ describe('report', () => {
     expect(text).toContain('duplicated    0 (recorded more than once: 0; keys answered with two ids: 0)');
     expect(text).toContain('recorded 2, duplicates ignored 1, refused 1 (stale 1)');
     expect(text).toMatch(/kill-gateway\s+\+5\.0 s\s+end to end\s+2\.0 s\s+health\s+1\.5 s/);
+    expect(text).toContain('(3 open at the fault, 7 submitted until recovered; probe classified)');
     expect(text).toContain('server back after 14.0 s, end to end 7.0 s after that');
-    expect(text).toMatch(/kill-results\s+\+5\.0 s {2}NOT INJECTED: results has no live supervisor/);
-    expect(text).toContain('verdict: FAIL — 1 failed for an infrastructure reason; 1 fault(s) not injected');
+    expect(text).toMatch(/kill-results\s+\+5\.0 s {2}FAILED: results has no live supervisor/);
+    expect(text).toContain(
+      'verdict: FAIL — 1 failed for an infrastructure reason; 1 fault(s) could not be carried out',
+    );
   });
 });

@@ -30,12 +30,14 @@ export interface ChaosOptions {
   hard: boolean;
   /** Also write the report as JSON here. */
   jsonPath: string | null;
+  /** Submit as fast as the concurrency allows instead of spreading the requests over the fault schedule. */
+  burst: boolean;
 }
 
 export class UsageError extends Error {}
 
 export const USAGE = `usage: npm run chaos -- [--requests N] [--concurrency C] [--faults LIST] [--rounds R]
-                        [--every SECONDS] [--outage SECONDS] [--timeout SECONDS] [--hard] [--json FILE]
+                        [--every SECONDS] [--outage SECONDS] [--timeout SECONDS] [--burst] [--hard] [--json FILE]
   --requests N       classification requests to submit (200)
   --concurrency C    clients submitting at once, each waiting for its request's outcome (8)
   --faults LIST      comma-separated, injected in this order: ${FAULTS.join(', ')}; all = every one (all)
@@ -43,6 +45,8 @@ export const USAGE = `usage: npm run chaos -- [--requests N] [--concurrency C] [
   --every SECONDS    between one fault and the next (15)
   --outage SECONDS   how long a restarted server stays down (10)
   --timeout SECONDS  everything ends by then; requests still open are reported pending (600)
+  --burst            submit as fast as the concurrency allows (by default the requests are spread
+                     over the fault schedule, so that every fault hits requests in flight)
   --hard             stop servers with SIGKILL instead of SIGTERM
   --json FILE        also write the report as JSON`;
 
@@ -89,12 +93,13 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
     timeoutSeconds: 600,
     hard: false,
     jsonPath: null,
+    burst: false,
   };
   let rounds = 1;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    if (flag === '--hard') {
-      options.hard = true;
+    if (flag === '--hard' || flag === '--burst') {
+      options[flag === '--hard' ? 'hard' : 'burst'] = true;
       continue;
     }
     const value = argv[i + 1];
@@ -142,6 +147,17 @@ export interface ScheduledFault {
 /** The first fault after one interval (traffic is flowing by then), then one every interval. */
 export function faultSchedule(faults: readonly Fault[], everySeconds: number): ScheduledFault[] {
   return faults.map((fault, i) => ({ fault, atMs: Math.round((i + 1) * everySeconds * 1000) }));
+}
+
+/**
+ * The least time between two submissions, so that the requests left last until one interval
+ * after the last fault: the faults left (the one under way included) and one more interval,
+ * shared by the requests left. Recomputed before each submission, so a fault that takes longer
+ * than its interval (a server slow to start) stretches the rest. No faults left: no wait.
+ */
+export function paceGapMs(requestsLeft: number, faultsLeft: number, everySeconds: number): number {
+  if (requestsLeft <= 0 || faultsLeft <= 0) return 0;
+  return ((faultsLeft + 1) * everySeconds * 1000) / requestsLeft;
 }
 
 /** A careful client's wait before retry `attempt` (1, 2, …): 250 ms doubling to 5 s, with jitter of up to ±25 %. */
@@ -282,15 +298,20 @@ export interface FaultRecord {
   atMs: number;
   /** What was done ("SIGKILL gateway child 1234", "rabbitmq stopped (SIGTERM) …"). */
   action: string;
-  /** Why the fault could not be injected (nothing to kill, a server that did not stop); null when it was. */
+  /** Why the fault could not be carried out (nothing to kill, a server that did not stop or start); null when it was. */
   error: string | null;
   /** Accepted requests not yet ended when the fault hit. */
   openAtFault: number;
+  /** Workload requests first submitted between the fault and its end-to-end recovery. */
+  submittedDuringRecovery: number;
   /** For a server restart: when its start command returned, after the fault. */
   serverBackMs: number | null;
   /** The killed service's /health (every service's after a server restart) answered 200, after the fault; null: never. */
   healthMs: number | null;
-  /** A probe classification submitted right after the fault ended classified, after the fault; null: never. */
+  /**
+   * A probe classification submitted right after the fault (once the server is down, for a
+   * restart) ended classified, after the fault; null: never.
+   */
   endToEndMs: number | null;
   /** The probe's end: classified, failed CODE, open, not accepted … */
   probe: string;
@@ -374,7 +395,7 @@ export function verdict(t: Tally, faults: readonly FaultRecord[]): Verdict {
   if (t.notAccepted > 0) problems.push(`${t.notAccepted} never accepted before the deadline`);
   if (t.rejected > 0) problems.push(`${t.rejected} refused by the gateway`);
   const notInjected = faults.filter((f) => f.error !== null);
-  if (notInjected.length > 0) problems.push(`${notInjected.length} fault(s) not injected`);
+  if (notInjected.length > 0) problems.push(`${notInjected.length} fault(s) could not be carried out`);
   const notRecovered = faults.filter((f) => f.error === null && f.endToEndMs === null);
   if (notRecovered.length > 0) problems.push(`${notRecovered.length} fault(s) not recovered from`);
   return { ok: problems.length === 0, problems };
@@ -432,25 +453,28 @@ export function formatReport(
     row('results svc', '/stats never answered');
   }
   lines.push('');
+  lines.push('recovery per fault, from the fault on:');
   lines.push(
-    'recovery per fault: end to end = a probe classification submitted right after the fault ends classified;',
+    '  end to end = a probe classification submitted right after the fault (once the server is down) ends classified;',
   );
-  lines.push('                    health = the killed service answers /health 200 (every replica for kill-inference;');
-  lines.push('                    every service after a server restart, counted once the server is back)');
+  lines.push('  health     = the killed service answers /health 200 (every replica for kill-inference;');
+  lines.push('               every service for a server restart, once the server is back)');
   for (const f of faults) {
     const at = `+${(f.atMs / 1000).toFixed(1)} s`.padStart(9);
     if (f.error !== null) {
-      lines.push(`  ${f.fault.padEnd(17)}${at}  NOT INJECTED: ${f.error}`);
+      lines.push(`  ${f.fault.padEnd(17)}${at}  FAILED: ${f.error}`);
       continue;
     }
     const back =
       f.serverBackMs === null
         ? ''
         : `; server back after ${seconds1(f.serverBackMs)}` +
-          (f.endToEndMs === null ? '' : `, end to end ${seconds1(f.endToEndMs - f.serverBackMs)} after that`);
+          (f.endToEndMs === null || f.endToEndMs < f.serverBackMs
+            ? ''
+            : `, end to end ${seconds1(f.endToEndMs - f.serverBackMs)} after that`);
     lines.push(
       `  ${f.fault.padEnd(17)}${at}  end to end ${seconds1(f.endToEndMs).padStart(7)}  health ${seconds1(f.healthMs).padStart(7)}` +
-        `  (${f.openAtFault} open; probe ${f.probe}${back})`,
+        `  (${f.openAtFault} open at the fault, ${f.submittedDuringRecovery} submitted until recovered; probe ${f.probe}${back})`,
     );
     lines.push(`  ${''.padEnd(17)}${''.padStart(9)}  ${f.action}`);
   }

@@ -21,6 +21,7 @@ import {
   faultSchedule,
   formatReport,
   newResultsAccumulator,
+  paceGapMs,
   parseOptions,
   resultsDuringRun,
   retryDelayMs,
@@ -119,6 +120,10 @@ interface Run {
   open: Set<string>;
   /** Every id the gateway answered for each key. */
   idsByKey: Map<string, Set<string>>;
+  /** Faults not yet over (a server restart is over once the server is back). */
+  faultsLeft: number;
+  /** When each workload submission was first tried. */
+  submittedAt: number[];
 }
 
 function imageForm(sample: Sample): FormData {
@@ -216,8 +221,21 @@ const PER_REQUEST_WAIT_MS = 120_000;
 async function workload(run: Run, samples: Sample[], runId: string): Promise<Submission[]> {
   const submissions: Submission[] = [];
   let next = 0;
+  // Spread over the fault schedule (unless --burst): submissions take turns, each waiting its gap.
+  let answered = 0;
+  let turn: Promise<void> = Promise.resolve();
+  let lastRelease = -Infinity;
+  const paced = () =>
+    (turn = turn.then(async () => {
+      if (run.options.burst) return;
+      const gap = () => paceGapMs(run.options.requests - next, run.faultsLeft, run.options.everySeconds);
+      while (performance.now() < Math.min(run.deadline, lastRelease + gap())) await sleep(100);
+      lastRelease = performance.now();
+    }));
   const client = async () => {
     while (next < run.options.requests && performance.now() < run.deadline) {
+      await paced();
+      if (next >= run.options.requests) break;
       const i = next++;
       const sample = samples[i % samples.length]!;
       const submission: Submission = {
@@ -230,8 +248,10 @@ async function workload(run: Run, samples: Sample[], runId: string): Promise<Sub
         attempts: 0,
       };
       submissions.push(submission);
+      run.submittedAt.push(performance.now());
       const accepted = await submit(run, submission.key, sample);
       submission.attempts = accepted.attempts;
+      if (++answered === run.options.requests) say(`all ${answered} requests submitted and answered`);
       if (accepted.id === null) {
         if (accepted.rejectedStatus !== undefined) {
           submission.outcome = 'rejected';
@@ -505,8 +525,17 @@ async function stopByPidFiles(spec: ServerSpec, hard: boolean): Promise<string> 
   return `${signal} to ${spec.names.join('+')} (process groups ${pids.join(', ')})`;
 }
 
-/** Stops the server(s), keeps them down `outage` seconds, starts them again; resolves `back` when they are. */
-async function restartServer(fault: Fault, options: ChaosOptions, back: (ms: number | null) => void, faultAt: number) {
+/**
+ * Stops the server(s), calls `down` once they are (the recovery probe goes in then), keeps them
+ * down `outage` seconds, starts them again and resolves `back` when they are.
+ */
+async function restartServer(
+  fault: Fault,
+  options: ChaosOptions,
+  faultAt: number,
+  down: () => void,
+  back: (ms: number | null) => void,
+) {
   const spec = serverSpec(fault);
   const useStack = !options.hard && stackHasStartStop();
   let action: string;
@@ -521,7 +550,9 @@ async function restartServer(fault: Fault, options: ChaosOptions, back: (ms: num
     back(null);
     throw error;
   }
-  say(`${fault}: ${action}; down for ${options.outageSeconds} s`);
+  action += ` (down ${((performance.now() - faultAt) / 1000).toFixed(1)} s after the fault)`;
+  say(`${fault}: ${action}; kept down for ${options.outageSeconds} s`);
+  down();
   await sleep(options.outageSeconds * 1000);
   try {
     if (useStack) for (const name of spec.names) await stack('start', name);
@@ -591,6 +622,8 @@ async function measureRecovery(
   })();
   await Promise.all([health, probe]);
   record.serverBackMs = await serverBack;
+  const recoveredAt = faultAt + (record.endToEndMs ?? Infinity);
+  record.submittedDuringRecovery = run.submittedAt.filter((t) => t >= faultAt && t <= recoveredAt).length;
   say(
     `${record.fault}: recovered — end to end ${record.endToEndMs === null ? 'never' : `${(record.endToEndMs / 1000).toFixed(1)} s`}, ` +
       `health ${record.healthMs === null ? 'never' : `${(record.healthMs / 1000).toFixed(1)} s`} (probe ${record.probe})`,
@@ -610,6 +643,7 @@ async function injectFaults(run: Run, probeSample: Sample, runId: string): Promi
       action: '',
       error: null,
       openAtFault: run.open.size,
+      submittedDuringRecovery: 0,
       serverBackMs: null,
       healthMs: null,
       endToEndMs: null,
@@ -618,6 +652,7 @@ async function injectFaults(run: Run, probeSample: Sample, runId: string): Promi
     records.push(record);
     if (faultAt > run.deadline) {
       record.error = 'the run reached its deadline first';
+      run.faultsLeft -= 1;
       continue;
     }
     let back: (ms: number | null) => void = () => undefined;
@@ -642,15 +677,16 @@ async function injectFaults(run: Run, probeSample: Sample, runId: string): Promi
         back(null);
         recoveries.push(recover());
       } else {
-        // The probe goes in while the server is down, and the next fault waits for it to be back.
-        recoveries.push(recover());
-        record.action = await restartServer(scheduled.fault, run.options, back, faultAt);
+        // The probe goes in once the server is down, and the next fault waits for it to be back.
+        const down = () => recoveries.push(recover());
+        record.action = await restartServer(scheduled.fault, run.options, faultAt, down, back);
       }
     } catch (error) {
       record.error = (error as Error).message;
-      say(`${scheduled.fault}: NOT INJECTED: ${record.error}`);
+      say(`${scheduled.fault}: FAILED: ${record.error}`);
       back(null);
     }
+    run.faultsLeft -= 1;
   }
   await Promise.all(recoveries);
   return records;
@@ -696,6 +732,8 @@ async function main(): Promise<number> {
     deadline: performance.now() + options.timeoutSeconds * 1000,
     open: new Set(),
     idsByKey: new Map(),
+    faultsLeft: options.faults.length,
+    submittedAt: [],
   };
   say(
     `run ${runId}: ${options.requests} requests, concurrency ${options.concurrency}, ` +
@@ -707,7 +745,7 @@ async function main(): Promise<number> {
   const sampler = sampleResults(stopSampling.signal);
   const [submissions, faults] = await Promise.all([
     workload(run, samples, runId).then(async (s) => {
-      say(`all ${options.requests} requests submitted`);
+      say(`the clients are done (${run.open.size} accepted request(s) still open)`);
       return s;
     }),
     injectFaults(run, probeSample, runId),
