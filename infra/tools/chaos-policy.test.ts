@@ -1,10 +1,10 @@
 import {
   accumulateResults,
-  faultSchedule,
   FAULTS,
   formatReport,
   isInputFailure,
   newResultsAccumulator,
+  nextFaultAtMs,
   paceGapMs,
   parseFaults,
   parseOptions,
@@ -51,12 +51,13 @@ describe('options', () => {
       hard: false,
       jsonPath: null,
       burst: false,
+      overlap: false,
     });
   });
 
   it('reads every flag', () => {
     const o = parseOptions(
-      '--requests 300 --concurrency 4 --faults kill-gateway,restart-s3 --every 5 --outage 2.5 --timeout 90 --hard --burst --json /tmp/r.json'.split(
+      '--requests 300 --concurrency 4 --faults kill-gateway,restart-s3 --every 5 --outage 2.5 --timeout 90 --hard --burst --overlap --json /tmp/r.json'.split(
         ' ',
       ),
     );
@@ -70,6 +71,7 @@ describe('options', () => {
       hard: true,
       jsonPath: '/tmp/r.json',
       burst: true,
+      overlap: true,
     });
   });
 
@@ -104,12 +106,15 @@ describe('faults', () => {
     expect(() => parseFaults(' , ')).toThrow(UsageError);
   });
 
-  it('schedules the first fault one interval in, then one per interval', () => {
-    expect(faultSchedule(['kill-gateway', 'restart-rabbitmq', 'kill-results'], 5)).toEqual([
-      { fault: 'kill-gateway', atMs: 5_000 },
-      { fault: 'restart-rabbitmq', atMs: 10_000 },
-      { fault: 'kill-results', atMs: 15_000 },
-    ]);
+  it('schedules the first fault one interval in, the next one interval later and after the recovery', () => {
+    expect(nextFaultAtMs(null, 5, false)).toBe(5_000);
+    // Recovered quickly: on the clock.
+    expect(nextFaultAtMs({ atMs: 5_000, recoveredAtMs: 8_000 }, 5, false)).toBe(10_000);
+    // Slow to recover: right after the recovery, unless faults may overlap.
+    expect(nextFaultAtMs({ atMs: 5_000, recoveredAtMs: 31_000 }, 5, false)).toBe(31_000);
+    expect(nextFaultAtMs({ atMs: 5_000, recoveredAtMs: 31_000 }, 5, true)).toBe(10_000);
+    // Never recovered (the deadline came): on the clock.
+    expect(nextFaultAtMs({ atMs: 5_000, recoveredAtMs: null }, 5, false)).toBe(10_000);
   });
 });
 

@@ -32,17 +32,22 @@ export interface ChaosOptions {
   jsonPath: string | null;
   /** Submit as fast as the concurrency allows instead of spreading the requests over the fault schedule. */
   burst: boolean;
+  /** Inject each fault on the clock, without waiting for the system to recover from the one before. */
+  overlap: boolean;
 }
 
 export class UsageError extends Error {}
 
 export const USAGE = `usage: npm run chaos -- [--requests N] [--concurrency C] [--faults LIST] [--rounds R]
-                        [--every SECONDS] [--outage SECONDS] [--timeout SECONDS] [--burst] [--hard] [--json FILE]
+                        [--every SECONDS] [--overlap] [--outage SECONDS] [--timeout SECONDS] [--burst] [--hard]
+                        [--json FILE]
   --requests N       classification requests to submit (200)
   --concurrency C    clients submitting at once, each waiting for its request's outcome (8)
   --faults LIST      comma-separated, injected in this order: ${FAULTS.join(', ')}; all = every one (all)
   --rounds R         inject the fault list R times (1)
-  --every SECONDS    between one fault and the next (15)
+  --every SECONDS    from one fault to the next, which also waits until the system recovered from
+                     the one before, so each recovery is measured alone (15)
+  --overlap          inject on the clock alone: a fault may hit a system still recovering
   --outage SECONDS   how long a restarted server stays down (10)
   --timeout SECONDS  everything ends by then; requests still open are reported pending (600)
   --burst            submit as fast as the concurrency allows (by default the requests are spread
@@ -94,12 +99,14 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
     hard: false,
     jsonPath: null,
     burst: false,
+    overlap: false,
   };
   let rounds = 1;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    if (flag === '--hard' || flag === '--burst') {
-      options[flag === '--hard' ? 'hard' : 'burst'] = true;
+    const switches = { '--hard': 'hard', '--burst': 'burst', '--overlap': 'overlap' } as const;
+    if (flag in switches) {
+      options[switches[flag as keyof typeof switches]] = true;
       continue;
     }
     const value = argv[i + 1];
@@ -138,15 +145,22 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
   return options;
 }
 
-export interface ScheduledFault {
-  fault: Fault;
-  /** Milliseconds after the start of the run; a fault never starts before the one ahead of it ended. */
-  atMs: number;
-}
-
-/** The first fault after one interval (traffic is flowing by then), then one every interval. */
-export function faultSchedule(faults: readonly Fault[], everySeconds: number): ScheduledFault[] {
-  return faults.map((fault, i) => ({ fault, atMs: Math.round((i + 1) * everySeconds * 1000) }));
+/**
+ * When the next fault goes in, in milliseconds after the start: the first one interval in (traffic
+ * flows by then); each next one an interval after the one before, and, unless faults may
+ * overlap, not before the system recovered from it end to end, so that each recovery is
+ * measured on its own. (A fault never starts before the one ahead of it was carried out: a
+ * server restart takes its outage and the server's start.)
+ */
+export function nextFaultAtMs(
+  previous: { atMs: number; recoveredAtMs: number | null } | null,
+  everySeconds: number,
+  overlap: boolean,
+): number {
+  const every = Math.round(everySeconds * 1000);
+  if (previous === null) return every;
+  const byClock = previous.atMs + every;
+  return overlap || previous.recoveredAtMs === null ? byClock : Math.max(byClock, previous.recoveredAtMs);
 }
 
 /**

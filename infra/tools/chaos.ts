@@ -18,9 +18,9 @@ import { connectDatabase, Types } from '@cxr/db';
 import { renderSample, type SampleKind } from '@cxr/demo-model';
 import {
   accumulateResults,
-  faultSchedule,
   formatReport,
   newResultsAccumulator,
+  nextFaultAtMs,
   paceGapMs,
   parseOptions,
   resultsDuringRun,
@@ -633,12 +633,24 @@ async function measureRecovery(
 async function injectFaults(run: Run, probeSample: Sample, runId: string): Promise<FaultRecord[]> {
   const records: FaultRecord[] = [];
   const recoveries: Promise<void>[] = [];
-  for (const [i, scheduled] of faultSchedule(run.options.faults, run.options.everySeconds).entries()) {
-    const wait = scheduled.atMs - elapsed();
-    if (wait > 0) await sleep(wait);
+  for (const [i, fault] of run.options.faults.entries()) {
+    const previous = records[records.length - 1];
+    if (!run.options.overlap) await Promise.all(recoveries);
+    const atMs = nextFaultAtMs(
+      previous
+        ? {
+            atMs: previous.atMs,
+            recoveredAtMs: previous.endToEndMs === null ? null : previous.atMs + previous.endToEndMs,
+          }
+        : null,
+      run.options.everySeconds,
+      run.options.overlap,
+    );
+    const wait = atMs - elapsed();
+    if (wait > 0) await sleep(Math.min(wait, Math.max(0, run.deadline - performance.now())));
     const faultAt = performance.now();
     const record: FaultRecord = {
-      fault: scheduled.fault,
+      fault,
       atMs: elapsed(),
       action: '',
       error: null,
@@ -664,26 +676,26 @@ async function injectFaults(run: Run, probeSample: Sample, runId: string): Promi
         },
       );
     try {
-      if (scheduled.fault === 'kill-inference') {
+      if (fault === 'kill-inference') {
         const slots = inferenceSlots();
         if (slots.length === 0) throw new Error(`no inference replica in ${SERVICES_DIR}`);
         record.action = (await Promise.all(slots.map(killSlot))).join('; ');
-        say(`${scheduled.fault}: ${record.action}`);
+        say(`${fault}: ${record.action}`);
         back(null);
         recoveries.push(recover());
-      } else if (scheduled.fault === 'kill-gateway' || scheduled.fault === 'kill-results') {
-        record.action = await killSlot(scheduled.fault.slice('kill-'.length));
-        say(`${scheduled.fault}: ${record.action}`);
+      } else if (fault === 'kill-gateway' || fault === 'kill-results') {
+        record.action = await killSlot(fault.slice('kill-'.length));
+        say(`${fault}: ${record.action}`);
         back(null);
         recoveries.push(recover());
       } else {
         // The probe goes in once the server is down, and the next fault waits for it to be back.
         const down = () => recoveries.push(recover());
-        record.action = await restartServer(scheduled.fault, run.options, faultAt, down, back);
+        record.action = await restartServer(fault, run.options, faultAt, down, back);
       }
     } catch (error) {
       record.error = (error as Error).message;
-      say(`${scheduled.fault}: FAILED: ${record.error}`);
+      say(`${fault}: FAILED: ${record.error}`);
       back(null);
     }
     run.faultsLeft -= 1;
