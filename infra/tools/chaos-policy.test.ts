@@ -29,6 +29,7 @@ function faultRecord(overrides: Partial<FaultRecord>): FaultRecord {
     atMs: 5_000,
     action: 'SIGKILL gateway child 1',
     error: null,
+    inFlightAtFault: 4,
     openAtFault: 3,
     submittedDuringRecovery: 7,
     serverBackMs: null,
@@ -303,7 +304,7 @@ describe('report', () => {
     expect(text).toContain('duplicated    0 (recorded more than once: 0; keys answered with two ids: 0)');
     expect(text).toContain('recorded 2, duplicates ignored 1, refused 1 (stale 1)');
     expect(text).toMatch(/kill-gateway\s+\+5\.0 s\s+end to end\s+2\.0 s\s+health\s+1\.5 s/);
-    expect(text).toContain('(3 open at the fault, 7 submitted until recovered; probe classified)');
+    expect(text).toContain('(4 in flight at the fault, 3 accepted; 7 submitted until recovered; probe classified)');
     expect(text).toContain('server back after 14.0 s, end to end 7.0 s after that');
     expect(text).toMatch(/kill-results\s+\+5\.0 s {2}FAILED: results has no live supervisor/);
     expect(text).toContain(

@@ -51,7 +51,8 @@ export const USAGE = `usage: npm run chaos -- [--requests N] [--concurrency C] [
   --outage SECONDS   how long a restarted server stays down (10)
   --timeout SECONDS  everything ends by then; requests still open are reported pending (600)
   --burst            submit as fast as the concurrency allows (by default the requests are spread
-                     over the fault schedule, so that every fault hits requests in flight)
+                     over the fault schedule, and each fault waits, up to 3 s, for every client to
+                     have one in flight)
   --hard             stop servers with SIGKILL instead of SIGTERM
   --json FILE        also write the report as JSON`;
 
@@ -314,7 +315,9 @@ export interface FaultRecord {
   action: string;
   /** Why the fault could not be carried out (nothing to kill, a server that did not stop or start); null when it was. */
   error: string | null;
-  /** Accepted requests not yet ended when the fault hit. */
+  /** Workload requests being submitted or waited for when the fault hit. */
+  inFlightAtFault: number;
+  /** Accepted requests not yet ended when the fault hit (of those in flight, and any a client moved on from). */
   openAtFault: number;
   /** Workload requests first submitted between the fault and its end-to-end recovery. */
   submittedDuringRecovery: number;
@@ -488,7 +491,8 @@ export function formatReport(
             : `, end to end ${seconds1(f.endToEndMs - f.serverBackMs)} after that`);
     lines.push(
       `  ${f.fault.padEnd(17)}${at}  end to end ${seconds1(f.endToEndMs).padStart(7)}  health ${seconds1(f.healthMs).padStart(7)}` +
-        `  (${f.openAtFault} open at the fault, ${f.submittedDuringRecovery} submitted until recovered; probe ${f.probe}${back})`,
+        `  (${f.inFlightAtFault} in flight at the fault, ${f.openAtFault} accepted; ` +
+        `${f.submittedDuringRecovery} submitted until recovered; probe ${f.probe}${back})`,
     );
     lines.push(`  ${''.padEnd(17)}${''.padStart(9)}  ${f.action}`);
   }

@@ -124,6 +124,10 @@ interface Run {
   faultsLeft: number;
   /** When each workload submission was first tried. */
   submittedAt: number[];
+  /** Right before a fault: clients submit without pacing, so the fault hits requests in flight. */
+  surge: boolean;
+  /** Workload requests being submitted or waited for by a client. */
+  inFlight: number;
 }
 
 function imageForm(sample: Sample): FormData {
@@ -229,7 +233,7 @@ async function workload(run: Run, samples: Sample[], runId: string): Promise<Sub
     (turn = turn.then(async () => {
       if (run.options.burst) return;
       const gap = () => paceGapMs(run.options.requests - next, run.faultsLeft, run.options.everySeconds);
-      while (performance.now() < Math.min(run.deadline, lastRelease + gap())) await sleep(100);
+      while (!run.surge && performance.now() < Math.min(run.deadline, lastRelease + gap())) await sleep(20);
       lastRelease = performance.now();
     }));
   const client = async () => {
@@ -249,23 +253,28 @@ async function workload(run: Run, samples: Sample[], runId: string): Promise<Sub
       };
       submissions.push(submission);
       run.submittedAt.push(performance.now());
-      const accepted = await submit(run, submission.key, sample);
-      submission.attempts = accepted.attempts;
-      if (++answered === run.options.requests) say(`all ${answered} requests submitted and answered`);
-      if (accepted.id === null) {
-        if (accepted.rejectedStatus !== undefined) {
-          submission.outcome = 'rejected';
-          submission.rejectedStatus = accepted.rejectedStatus;
+      run.inFlight += 1;
+      try {
+        const accepted = await submit(run, submission.key, sample);
+        submission.attempts = accepted.attempts;
+        if (++answered === run.options.requests) say(`all ${answered} requests submitted and answered`);
+        if (accepted.id === null) {
+          if (accepted.rejectedStatus !== undefined) {
+            submission.outcome = 'rejected';
+            submission.rejectedStatus = accepted.rejectedStatus;
+          }
+          continue;
         }
-        continue;
+        submission.ids = [accepted.id];
+        submission.outcome = 'open';
+        run.open.add(accepted.id);
+        outcomeOf(
+          await awaitEnd(run, accepted.id, Math.min(run.deadline, performance.now() + PER_REQUEST_WAIT_MS)),
+          submission,
+        );
+      } finally {
+        run.inFlight -= 1;
       }
-      submission.ids = [accepted.id];
-      submission.outcome = 'open';
-      run.open.add(accepted.id);
-      outcomeOf(
-        await awaitEnd(run, accepted.id, Math.min(run.deadline, performance.now() + PER_REQUEST_WAIT_MS)),
-        submission,
-      );
     }
   };
   await Promise.all(Array.from({ length: run.options.concurrency }, client));
@@ -630,6 +639,26 @@ async function measureRecovery(
   );
 }
 
+/**
+ * Waits until `atMs` after the start, then lifts the clients' pacing until every client has a
+ * request in flight (or every request left is) and, for a fault behind the gateway, one of them
+ * is accepted, at most 3 s, so that the fault hits requests under way; the pacing resumes when
+ * the fault goes in.
+ */
+async function surgeThenWait(run: Run, atMs: number, fault: Fault): Promise<void> {
+  const until = (ms: number) => Math.min(ms, run.deadline - started);
+  const wait = until(atMs) - elapsed();
+  if (wait > 0) await sleep(wait);
+  run.surge = true;
+  const left = () => run.options.requests - run.submittedAt.length;
+  const enough = () =>
+    run.inFlight >= Math.min(run.options.concurrency, run.inFlight + left()) &&
+    (fault === 'kill-gateway' || run.open.size > 0 || run.inFlight + left() === 0);
+  const latest = until(atMs + 3_000);
+  while (!enough() && elapsed() < latest) await sleep(10);
+  run.surge = false;
+}
+
 async function injectFaults(run: Run, probeSample: Sample, runId: string): Promise<FaultRecord[]> {
   const records: FaultRecord[] = [];
   const recoveries: Promise<void>[] = [];
@@ -646,14 +675,14 @@ async function injectFaults(run: Run, probeSample: Sample, runId: string): Promi
       run.options.everySeconds,
       run.options.overlap,
     );
-    const wait = atMs - elapsed();
-    if (wait > 0) await sleep(Math.min(wait, Math.max(0, run.deadline - performance.now())));
+    await surgeThenWait(run, atMs, fault);
     const faultAt = performance.now();
     const record: FaultRecord = {
       fault,
       atMs: elapsed(),
       action: '',
       error: null,
+      inFlightAtFault: run.inFlight,
       openAtFault: run.open.size,
       submittedDuringRecovery: 0,
       serverBackMs: null,
@@ -746,6 +775,8 @@ async function main(): Promise<number> {
     idsByKey: new Map(),
     faultsLeft: options.faults.length,
     submittedAt: [],
+    surge: false,
+    inFlight: 0,
   };
   say(
     `run ${runId}: ${options.requests} requests, concurrency ${options.concurrency}, ` +
