@@ -35,7 +35,8 @@ echo "[test] lint and format"
 node_modules/.bin/eslint .
 node_modules/.bin/prettier --check --log-level warn .
 # The projects asked for (--selectProjects, as jest reads it: the names up to the next option),
-# every one by default; the other arguments go to both jest runs.
+# every one by default; the other arguments go to both jest runs, before --selectProjects, whose
+# list would otherwise swallow a test path pattern.
 projects=()
 args=()
 while (($#)); do
@@ -69,13 +70,13 @@ status=0
 # --passWithNoTests: a test path pattern may match files of one run only; no test at all still fails below.
 if ((${#together[@]})); then
   echo "[test] jest: ${together[*]}"
-  node_modules/.bin/jest --ci --json --outputFile="$results/1.json" --passWithNoTests \
-    --selectProjects "${together[@]}" "${args[@]}" || status=$?
+  node_modules/.bin/jest --ci --json --outputFile="$results/1.json" --passWithNoTests "${args[@]}" \
+    --selectProjects "${together[@]}" || status=$?
 fi
 if ((chaos)); then
   echo "[test] jest: chaos, alone (it restarts the servers)"
-  CXR_CHAOS_ALONE=1 node_modules/.bin/jest --ci --json --outputFile="$results/2.json" --passWithNoTests \
-    --selectProjects chaos "${args[@]}" || status=$?
+  CXR_CHAOS_ALONE=1 node_modules/.bin/jest --ci --json --outputFile="$results/2.json" --passWithNoTests "${args[@]}" \
+    --selectProjects chaos || status=$?
 fi
 # A plain closing line with the counts of both runs, which CI reads whatever the runner.
 # shellcheck disable=SC2016 # the backticks and ${} belong to the JavaScript
