@@ -24,7 +24,7 @@ export interface ChaosOptions {
   everySeconds: number;
   /** How long a stopped server stays down. */
   outageSeconds: number;
-  /** Everything (submissions, faults, the wait for every outcome) ends by then. */
+  /** Submissions, faults and the wait for every outcome end by then (the final checks take a little longer). */
   timeoutSeconds: number;
   /** Stop servers with SIGKILL instead of the SIGTERM that infra/stack.sh uses. */
   hard: boolean;
@@ -49,7 +49,8 @@ export const USAGE = `usage: npm run chaos -- [--requests N] [--concurrency C] [
                      the one before, so each recovery is measured alone (15)
   --overlap          inject on the clock alone: a fault may hit a system still recovering
   --outage SECONDS   how long a restarted server stays down (10)
-  --timeout SECONDS  everything ends by then; requests still open are reported pending (600)
+  --timeout SECONDS  submissions, faults and the wait for every outcome end by then; requests still
+                     open are reported pending (600)
   --burst            submit as fast as the concurrency allows (by default the requests are spread
                      over the fault schedule, and each fault waits, up to 3 s, for every client to
                      have one in flight)

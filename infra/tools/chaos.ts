@@ -509,7 +509,7 @@ async function stopByPidFiles(spec: ServerSpec, hard: boolean): Promise<string> 
   for (const file of spec.pidFiles) {
     const pid = pidFile(join(RUN_DIR, file));
     // The process must belong to this stack: its command line or environment names our state folder.
-    if (pid !== null && alive(pid) && ours(pid, STATE)) pids.push(pid);
+    if (pid !== null && alive(pid) && ours(pid, `${STATE}/`)) pids.push(pid);
   }
   if (pids.length === 0)
     throw new Error(`no live process of this stack in ${spec.pidFiles.join(', ')} under ${RUN_DIR}`);
@@ -533,6 +533,9 @@ async function stopByPidFiles(spec: ServerSpec, hard: boolean): Promise<string> 
   }
   return `${signal} to ${spec.names.join('+')} (process groups ${pids.join(', ')})`;
 }
+
+/** A server this tool stopped and has not started again yet. */
+let serverDown: { fault: Fault; startAgain: () => Promise<void> } | null = null;
 
 /**
  * Stops the server(s), calls `down` once they are (the recovery probe goes in then), keeps them
@@ -562,11 +565,18 @@ async function restartServer(
   action += ` (down ${((performance.now() - faultAt) / 1000).toFixed(1)} s after the fault)`;
   say(`${fault}: ${action}; kept down for ${options.outageSeconds} s`);
   down();
-  await sleep(options.outageSeconds * 1000);
-  try {
+  const startAgain = async () => {
     if (useStack) for (const name of spec.names) await stack('start', name);
     else await stack('up');
+  };
+  // Interrupted while the server is down: it is started again before the tool exits.
+  serverDown = { fault, startAgain };
+  await sleep(options.outageSeconds * 1000);
+  try {
+    await startAgain();
+    serverDown = null;
   } catch (error) {
+    serverDown = null;
     back(null);
     throw new Error(`${action}, but starting it again failed: ${(error as Error).message}`);
   }
@@ -819,6 +829,21 @@ async function main(): Promise<number> {
     );
   }
   return v.ok ? 0 : 1;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    const down = serverDown;
+    if (!down) process.exit(130);
+    say(`${signal} during ${down.fault}: starting the server again before exiting`);
+    down.startAgain().then(
+      () => process.exit(130),
+      (error: unknown) => {
+        console.error(`[chaos] starting it again failed: ${(error as Error).message}; run ./cxr up`);
+        process.exit(130);
+      },
+    );
+  });
 }
 
 main().then(
