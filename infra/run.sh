@@ -3,7 +3,7 @@
 # services, each under a supervisor that restarts it, with their own least-privilege AMQP
 # accounts, and the demo.
 #
-#   bash infra/run.sh up|down|status|scale N|autoscale|queue|logs [service]
+#   bash infra/run.sh up|down|stop-services|status|scale N|autoscale|queue|logs [service]
 #
 # Ports (env): CXR_GATEWAY_PORT (8080), CXR_RESULTS_HEALTH_PORT (8082), inference replica i
 # answers /health on CXR_INFERENCE_HEALTH_BASE+i (8100+i). CXR_INFERENCE_REPLICAS (1) on up.
@@ -237,13 +237,24 @@ cmd_up() {
   log "admin key for this local stack: $STATE/app-secrets.env; stop everything with ./cxr down"
 }
 
-cmd_down() {
-  lock_services
+# Stops every service of this state folder (gateway, replicas, results) and leaves the servers up.
+stop_services() {
   local i
   stop_slot gateway
   for i in $(replica_slots); do stop_slot "inference-$i"; done
   stop_slot results
+}
+
+cmd_down() {
+  lock_services
+  stop_services
   bash infra/stack.sh down
+}
+
+# The services alone, e.g. after a test ran a system on a stack that others keep using.
+cmd_stop_services() {
+  lock_services
+  stop_services
 }
 
 # One line per slot: its supervisor, its child, the restarts so far and whether it is up.
@@ -302,10 +313,11 @@ cmd_queue() {
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
+  stop-services) cmd_stop_services ;;
   status) cmd_status ;;
   scale) cmd_scale "${2:-}" ;;
   queue) cmd_queue ;;
   autoscale) cmd_autoscale ;;
   logs) tail -n 50 -F "$SERVICES_DIR"/"${2:-*}".log ;;
-  *) echo "usage: bash infra/run.sh up|down|status|scale N|autoscale|queue|logs [service]" >&2; exit 2 ;;
+  *) echo "usage: bash infra/run.sh up|down|stop-services|status|scale N|autoscale|queue|logs [service]" >&2; exit 2 ;;
 esac

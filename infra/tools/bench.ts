@@ -10,6 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { Client, imageForm } from '@cxr/client';
 import { connectDatabase, Types } from '@cxr/db';
 import { renderSample, type SampleKind } from '@cxr/demo-model';
+import { readEnvFile } from './env-file';
 import { fillHistory, storedRequests } from './history';
 
 function arg(name: string, fallback: string): string {
@@ -25,16 +26,6 @@ function positive(name: string, value: string): number {
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** KEY='value' lines of the stack's env files. */
-function readEnvFile(path: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2]!.replace(/^'(.*)'$/, '$1').replace(/'\\''/g, "'");
-  }
-  return out;
 }
 
 const CLK_TCK = 100;
