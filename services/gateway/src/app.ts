@@ -11,6 +11,7 @@ import { forbidden, HttpError, unauthorized, unavailable } from './errors';
 import type { CompletionWaiters } from './lib/completion-waiters';
 import { ConcurrencyLimit } from './lib/concurrency-limit';
 import type { Dispatcher } from './dispatch/dispatcher';
+import type { UnsentJobs } from './dispatch/unsent-jobs';
 import auth from './plugins/auth';
 import { classificationsRoutes } from './routes/classifications';
 import { datasetsRoutes } from './routes/datasets';
@@ -24,6 +25,7 @@ export interface GatewayDeps {
   store: ObjectStore;
   broker: Broker;
   dispatcher: Dispatcher;
+  unsent: UnsentJobs;
   waiters: CompletionWaiters;
 }
 
@@ -115,6 +117,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         requests: deps.requests,
         store: deps.store,
         dispatcher: deps.dispatcher,
+        unsent: deps.unsent,
         waiters: deps.waiters,
         imageChecks: new ConcurrencyLimit(4),
         maxImageBytes: config.MAX_IMAGE_BYTES,

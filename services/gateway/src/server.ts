@@ -9,6 +9,7 @@ import { CompletionWaiters } from './lib/completion-waiters';
 import { policyFromSettings } from '@cxr/request-lifecycle';
 import { Dispatcher } from './dispatch/dispatcher';
 import { Sweeper } from './dispatch/sweeper';
+import { UnsentJobs } from './dispatch/unsent-jobs';
 
 const cfg = configOrExit('gateway', loadGatewayConfig);
 const logger = createLogger({ service: 'gateway', level: cfg.LOG_LEVEL });
@@ -35,8 +36,12 @@ void runService('gateway', logger, async (fail, defer) => {
 
   const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
   const dispatcher = new Dispatcher({ requests, models: db.models, broker, logger });
+  const unsent = new UnsentJobs();
+  broker.on('reconnected', () => {
+    void unsent.flush((job) => dispatcher.publish(job.doc, job.token, job.target), logger);
+  });
   const app = await buildApp(
-    { config: cfg, db, requests, store, broker, dispatcher, waiters },
+    { config: cfg, db, requests, store, broker, dispatcher, unsent, waiters },
     // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s; requestTimeout bounds requests.
     { loggerInstance: logger, requestTimeout: 120_000, connectionTimeout: 0, trustProxy: false },
   );

@@ -14,6 +14,7 @@ import { badRequest, conflict, notFound, tooLarge, unavailable } from '../errors
 import type { CompletionWaiters } from '../lib/completion-waiters';
 import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import type { Dispatcher, JobTarget } from '../dispatch/dispatcher';
+import type { UnsentJobs } from '../dispatch/unsent-jobs';
 import { loadDataset, loadModel } from '../lib/access';
 import { page } from '../lib/paging';
 import { inspectImage } from '../lib/image-check';
@@ -25,6 +26,7 @@ export interface ClassificationsRoutesOptions {
   requests: ClassificationRequests;
   store: ObjectStore;
   dispatcher: Dispatcher;
+  unsent: UnsentJobs;
   waiters: CompletionWaiters;
   imageChecks: ConcurrencyLimit;
   maxImageBytes: number;
@@ -133,8 +135,10 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     try {
       await dispatcher.publish(created, token, { model, keepAspectRatio: dataset.maintain_ratio });
     } catch (error) {
-      // Accepted all the same: the request is stored, and its publish timer dispatches it again.
-      request.log.warn({ err: error, requestId: String(requestId) }, 'publish failed; the sweeper will retry');
+      // Accepted all the same: the request is stored; its job goes when the broker is back, or
+      // when its publish timer falls due.
+      options.unsent.add(created, token, { model, keepAspectRatio: dataset.maintain_ratio });
+      request.log.warn({ err: error, requestId: String(requestId) }, 'publish failed; kept until the broker is back');
     }
     return { status: 202, request: created };
   }
