@@ -380,14 +380,19 @@ function sampleResults(stop: AbortSignal): { done: Promise<ResultsAccumulator> }
 // ---------------------------------------------------------------------------------------------
 // Faults.
 
-/** Whether the process lives, is not a zombie, and carries `marker` in its environment or command line. */
-function ours(pid: number, marker: string): boolean {
+/**
+ * Whether the process lives, is not a zombie, and carries `marker`: as a whole variable of its
+ * environment (`CXR_SLOT=…`, as infra/run.sh checks its slots), or, with `within`, inside any
+ * variable or argument (a server's state path).
+ */
+function ours(pid: number, marker: string, match: 'variable' | 'within'): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    if (match === 'variable') return environ.includes(marker);
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return environ.includes(marker) || [...environ, ...cmdline].some((part) => marker !== '' && part.includes(marker));
+    return [...environ, ...cmdline].some((part) => part.includes(marker));
   } catch {
     return false;
   }
@@ -405,7 +410,7 @@ function pidFile(path: string): number | null {
 /** The live child (or supervisor) of a slot of ours: a pid file whose process carries CXR_SLOT of that slot. */
 function slotPid(name: string, which: 'child' | 'supervisor'): number | null {
   const pid = pidFile(join(SERVICES_DIR, `${name}.${which}.pid`));
-  return pid !== null && ours(pid, `CXR_SLOT=${join(SERVICES_DIR, name)}`) ? pid : null;
+  return pid !== null && ours(pid, `CXR_SLOT=${join(SERVICES_DIR, name)}`, 'variable') ? pid : null;
 }
 
 function inferenceSlots(): string[] {
@@ -509,7 +514,7 @@ async function stopByPidFiles(spec: ServerSpec, hard: boolean): Promise<string> 
   for (const file of spec.pidFiles) {
     const pid = pidFile(join(RUN_DIR, file));
     // The process must belong to this stack: its command line or environment names our state folder.
-    if (pid !== null && alive(pid) && ours(pid, `${STATE}/`)) pids.push(pid);
+    if (pid !== null && alive(pid) && ours(pid, `${STATE}/`, 'within')) pids.push(pid);
   }
   if (pids.length === 0)
     throw new Error(`no live process of this stack in ${spec.pidFiles.join(', ')} under ${RUN_DIR}`);
