@@ -216,3 +216,29 @@ export class DependencyGate {
     return down.map(([name, s]) => `${name}: ${s.error ?? 'down'}`).join(', ');
   }
 }
+
+/** What a DependencyGate pauses: a broker's consumers. */
+export interface PausableConsumers {
+  pauseConsumers(): Promise<void>;
+  resumeConsumers(): Promise<void>;
+}
+
+/**
+ * Starts a worker's consumers paused and keeps them paused while any of `checks` fails: they
+ * consume only once every dependency answers. Returns the started gate (stop it on shutdown).
+ */
+export async function gateConsumers(
+  consumers: PausableConsumers,
+  checks: Record<string, Check>,
+  logger: Logger,
+): Promise<DependencyGate> {
+  await consumers.pauseConsumers();
+  const gate = new DependencyGate({
+    checks,
+    logger,
+    onDown: () => consumers.pauseConsumers(),
+    onUp: () => consumers.resumeConsumers(),
+  });
+  gate.start();
+  return gate;
+}

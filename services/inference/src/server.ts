@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { Broker, Topology } from '@cxr/broker';
-import { configOrExit, DependencyGate, runService } from '@cxr/lifecycle';
+import { configOrExit, gateConsumers, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
@@ -65,14 +65,7 @@ void runService('inference', logger, async (fail, defer) => {
 
   // While S3 is down the worker takes no jobs (its consumer is cancelled) and holds the ones it
   // has; it starts paused and consumes once S3 answers.
-  await broker.pauseConsumers();
-  const dependencies = new DependencyGate({
-    checks: { s3: () => store.ping() },
-    logger,
-    onDown: () => broker.pauseConsumers(),
-    onUp: () => broker.resumeConsumers(),
-  });
-  dependencies.start();
+  const dependencies = await gateConsumers(broker, { s3: () => store.ping() }, logger);
   defer(() => dependencies.stop());
   const handler = createJobHandler(
     {

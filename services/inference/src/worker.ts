@@ -17,20 +17,14 @@ import { UnrecoverableJobError } from './errors';
 import { InferenceRunError, type InferenceEngine } from './inference-engine';
 import type { ModelCache } from './model-cache';
 import { preprocess } from './preprocess';
+import type { DependencyWatch } from '@cxr/lifecycle';
 import { fetchVerified } from './verified-blob';
 import { classify } from './scores';
 
-/** What the worker knows of its dependencies' health (S3): a gate it waits behind during an outage. */
-export interface DependencyState {
-  /** Checks the dependencies now; false when one is down (the consumer is then paused). */
-  checkNow(): Promise<boolean>;
-  /** Resolves when every dependency answers again. */
-  waitUntilReady(): Promise<void>;
-}
-
 export interface WorkerDeps {
   broker: Broker;
-  dependencies: DependencyState;
+  /** S3's health: the gate a job waits behind during an outage. */
+  dependencies: DependencyWatch;
   store: ObjectStore;
   models: ModelCache;
   /** Runs images on the ONNX Runtime threads, batched across jobs. */

@@ -1,7 +1,7 @@
 import { Broker, Topology } from '@cxr/broker';
 import { ClassificationRequests, connectDatabase } from '@cxr/db';
 import { policyFromSettings } from '@cxr/request-lifecycle';
-import { configOrExit, DependencyGate, holdThroughOutages, runService } from '@cxr/lifecycle';
+import { configOrExit, gateConsumers, holdThroughOutages, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { buildApp } from './app';
 import { loadResultsConfig } from './config';
@@ -34,14 +34,7 @@ void runService('results', logger, async (fail, defer) => {
   const recorder = createRecorder({ requests, broker, logger }, stats);
   // While the database is down nothing is consumed, and the messages in hand are held (their
   // deliveries not spent) until it is back.
-  await broker.pauseConsumers();
-  const database = new DependencyGate({
-    checks: { mongodb: () => db.ping() },
-    logger,
-    onDown: () => broker.pauseConsumers(),
-    onUp: () => broker.resumeConsumers(),
-  });
-  database.start();
+  const database = await gateConsumers(broker, { mongodb: () => db.ping() }, logger);
   defer(() => database.stop());
   const held = () => (stats.heldThroughOutage += 1);
   await broker.consume(
