@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { inputShape, type InputSpec } from '@cxr/contracts';
-import { buildCnnModel, renderXray, XRAY_SIZES, type CnnArchitecture } from '@cxr/demo-model';
+import { buildCnnModel, renderXray, XRAY_SIZES, type CnnArchitecture, type CnnModel } from '@cxr/demo-model';
 import { ConcurrencyLimit } from '../../services/inference/src/concurrency-limit';
 import { libuvThreads } from '../../services/inference/src/config';
 import { InferenceEngine, type EngineModel } from '../../services/inference/src/inference-engine';
@@ -41,6 +41,46 @@ export interface CeilingOptions {
   seed?: number;
   /** Progress lines; the report itself is returned. */
   log?: (line: string) => void;
+  /** The model and images to use (the end-to-end bench passes its own); built from `model` and `seed` otherwise. */
+  inputs?: BenchInputs;
+}
+
+/** A generated model and X-ray-sized images: what the ceiling and the end-to-end bench both run. */
+export interface BenchInputs {
+  model: CnnModel;
+  images: { bytes: Buffer; name: string; format: 'png' | 'jpeg' }[];
+}
+
+/** Builds the model with seeded weights and renders `distinct` X-rays: real sizes, 8- and 16-bit PNG and JPEG in turn. */
+export async function prepareInputs(
+  architecture: CnnArchitecture,
+  options: { seed?: number; distinct?: number; log?: (line: string) => void } = {},
+): Promise<BenchInputs> {
+  const seed = options.seed ?? 0;
+  const log = options.log ?? (() => undefined);
+  const model = buildCnnModel(architecture, { seed });
+  log(
+    `built ${architecture}: ${(model.parameters / 1e6).toFixed(2)} M weights, ${(model.onnx.length / 1e6).toFixed(1)} MB`,
+  );
+  const kinds = [
+    { format: 'png', bitDepth: 8 },
+    { format: 'png', bitDepth: 16 },
+    { format: 'jpeg', bitDepth: 8 },
+  ] as const;
+  const images: BenchInputs['images'] = [];
+  for (let i = 0; i < (options.distinct ?? 8); i++) {
+    const size = XRAY_SIZES[i % XRAY_SIZES.length]!;
+    const kind = kinds[i % kinds.length]!;
+    images.push({
+      bytes: await renderXray({ ...size, ...kind, seed: seed * 1000 + i }),
+      name: `${size.width}x${size.height} ${kind.format}${kind.format === 'png' ? kind.bitDepth : ''}`,
+      format: kind.format,
+    });
+  }
+  log(
+    `rendered ${images.length} images (${(images.reduce((a, b) => a + b.bytes.length, 0) / 1e6).toFixed(1)} MB encoded)`,
+  );
+  return { model, images };
 }
 
 export interface CeilingRow extends ThreadSetting {
@@ -76,6 +116,10 @@ export interface CeilingReport {
   best: CeilingRow;
   latency: LatencyRow[];
   mismatches: number;
+  /** The raw output of each distinct image at batch 1 on the main thread: what every run is checked against. */
+  reference: Float32Array[];
+  /** Decode + inference of one image alone: the best setting's p50. */
+  singleMs: number;
 }
 
 const percentile = (values: number[], p: number): number => {
@@ -84,7 +128,7 @@ const percentile = (values: number[], p: number): number => {
 };
 
 /** A close match: ORT with other batch sizes and thread counts sums in other orders. */
-const TOLERANCE = { abs: 1e-4, rel: 1e-4 };
+export const TOLERANCE = { abs: 1e-4, rel: 1e-4 };
 
 export async function runCeiling(options: CeilingOptions): Promise<CeilingReport> {
   const log = options.log ?? (() => undefined);
@@ -95,35 +139,21 @@ export async function runCeiling(options: CeilingOptions): Promise<CeilingReport
     { threads: cores, intraOp: 1 },
   ];
   const count = options.images;
-  const distinctCount = Math.max(1, Math.min(count, options.distinctImages ?? 8));
+  const wantDistinct = Math.max(1, Math.min(count, options.distinctImages ?? 8));
   const batchWaitMs = options.batchWaitMs ?? 5;
   const repeat = Math.max(1, options.repeat ?? 2);
   // As the service: one libvips thread per decode, several decodes at once.
   sharp.concurrency(1);
   const preprocessConcurrency = Math.max(1, Math.min(cores, libuvThreads(process.env) - 1));
 
-  const model = buildCnnModel(options.model, { seed: options.seed ?? 0 });
+  const inputs =
+    options.inputs ?? (await prepareInputs(options.model, { seed: options.seed ?? 0, distinct: wantDistinct, log }));
+  const { model } = inputs;
   const spec: InputSpec = model.inputSpec;
   const itemDims = inputShape(spec, 1).slice(1);
-  log(
-    `built ${options.model}: ${(model.parameters / 1e6).toFixed(2)} M weights, ${(model.onnx.length / 1e6).toFixed(1)} MB`,
-  );
-
-  // Real sizes and encodings, in turn: 8-bit PNG, 16-bit PNG, JPEG.
-  const kinds = [
-    { format: 'png', bitDepth: 8 },
-    { format: 'png', bitDepth: 16 },
-    { format: 'jpeg', bitDepth: 8 },
-  ] as const;
-  const encoded: Buffer[] = [];
-  const distinct: string[] = [];
-  for (let i = 0; i < distinctCount; i++) {
-    const size = XRAY_SIZES[i % XRAY_SIZES.length]!;
-    const kind = kinds[i % kinds.length]!;
-    encoded.push(await renderXray({ ...size, ...kind, seed: (options.seed ?? 0) * 1000 + i }));
-    distinct.push(`${size.width}x${size.height} ${kind.format}${kind.format === 'png' ? kind.bitDepth : ''}`);
-  }
-  log(`rendered ${distinctCount} images (${(encoded.reduce((a, b) => a + b.length, 0) / 1e6).toFixed(1)} MB encoded)`);
+  const encoded = inputs.images.map((image) => image.bytes);
+  const distinct = inputs.images.map((image) => image.name);
+  const distinctCount = encoded.length;
   const source = (i: number) => i % distinctCount;
   const decode = (i: number) => preprocess(encoded[source(i)]!, spec, false, 50_000_000);
 
@@ -273,6 +303,8 @@ export async function runCeiling(options: CeilingOptions): Promise<CeilingReport
     best,
     latency,
     mismatches: rows.reduce((a, r) => a + r.mismatches, 0),
+    reference,
+    singleMs: Math.min(...latency.map((l) => l.p50Ms)),
   };
 }
 
