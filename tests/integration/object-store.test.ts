@@ -55,4 +55,18 @@ describe('S3 server through the object store', () => {
     await expect(t.store.getBuffer('small', 100)).rejects.toBeInstanceOf(ObjectTooLargeError);
     expect(await t.store.listKeys('sm')).toEqual(['small']);
   });
+
+  it("signs the caller's SHA-256 as the payload hash, and the server refuses a body that does not match it", async () => {
+    const body = randomBytes(64 * 1024);
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    await t.store.put('hashed', body, { contentType: 'image/png', sha256 });
+    expect((await t.store.getBuffer('hashed', body.length)).equals(body)).toBe(true);
+
+    const other = createHash('sha256').update('another body').digest('hex');
+    await expect(t.store.put('mismatched', body, { contentType: 'image/png', sha256: other })).rejects.toThrow(
+      /sha256|content|checksum|digest/i,
+    );
+    await expect(t.store.getStream('mismatched')).rejects.toBeInstanceOf(ObjectNotFoundError);
+    await expect(t.store.put('bad', body, { contentType: 'image/png', sha256: 'not-hex' })).rejects.toThrow(TypeError);
+  });
 });

@@ -27,6 +27,11 @@ export interface PutOptions {
   /** Known length lets a single PUT stream the body; unknown length uses multipart upload. */
   contentLength?: number;
   metadata?: Record<string, string>;
+  /**
+   * The body's SHA-256 (hex), when the caller has it already: it is signed as the payload hash
+   * instead of the SDK hashing the body again, and the server still checks the body against it.
+   */
+  sha256?: string;
 }
 
 function isNotFound(error: unknown): boolean {
@@ -92,16 +97,27 @@ export class ObjectStore {
 
   async put(key: string, body: Buffer | Readable, options: PutOptions): Promise<void> {
     if (Buffer.isBuffer(body) || options.contentLength !== undefined) {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentType: options.contentType,
-          ContentLength: Buffer.isBuffer(body) ? body.length : options.contentLength,
-          Metadata: options.metadata,
-        }),
-      );
+      const command = new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentType: options.contentType,
+        ContentLength: Buffer.isBuffer(body) ? body.length : options.contentLength,
+        Metadata: options.metadata,
+      });
+      const { sha256 } = options;
+      if (sha256 !== undefined) {
+        if (!/^[0-9a-f]{64}$/.test(sha256)) throw new TypeError('sha256 must be 64 lowercase hex digits');
+        // SigV4 signs a payload hash found in this header as it is (@smithy/signature-v4 getPayloadHash).
+        command.middlewareStack.add(
+          (next) => async (args) => {
+            (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+            return next(args);
+          },
+          { step: 'build', name: 'precomputedPayloadHash' },
+        );
+      }
+      await this.client.send(command);
       return;
     }
     const upload = new Upload({
