@@ -193,4 +193,34 @@ describe('a user classifies chest X-rays through gateway, inference and results'
       expect.arrayContaining(['/v1/datasets', '/v1/datasets/{id}/models', '/v1/classifications/{id}']),
     );
   });
+
+  it('sends the next submission to a new default at once, and refuses a model as soon as it is retired', async () => {
+    // Its own dataset: submissions cache datasets and models, and each change must clear that.
+    const dataset = await alice.post('/v1/datasets', {
+      name: 'switching-models',
+      display_name: 'Switching models',
+      img_width: 128,
+      img_height: 128,
+      maintain_ratio: true,
+    });
+    const id = dataset.body.id as string;
+    const demo = buildDemoModel();
+    const first = await alice.post(`/v1/datasets/${id}/models`, modelForm(demo.onnx, demo.labels, demo.inputSpec));
+    const second = await alice.post(`/v1/datasets/${id}/models`, modelForm(demo.onnx, demo.labels, demo.inputSpec));
+    expect([first.status, second.status]).toEqual([201, 201]);
+    const [firstId, secondId] = [first.body.id as string, second.body.id as string];
+    const image = await renderSample('dark', { seed: 21 });
+    const modelOf = async (submitted: { body: Record<string, unknown> }) =>
+      (await alice.get<RequestView>(`/v1/classifications/${submitted.body.id as string}`)).body.model;
+
+    expect(await modelOf(await alice.post(`/v1/datasets/${id}/classifications`, imageForm(image)))).toBe(firstId);
+    expect((await alice.put(`/v1/datasets/${id}/default-model`, { model_id: secondId })).status).toBe(200);
+    expect(await modelOf(await alice.post(`/v1/datasets/${id}/classifications`, imageForm(image)))).toBe(secondId);
+
+    expect((await alice.post(`/v1/models/${firstId}/classifications`, imageForm(image))).status).toBe(202);
+    expect((await alice.post(`/v1/models/${firstId}/retire`)).status).toBe(200);
+    const refused = await alice.post(`/v1/models/${firstId}/classifications`, imageForm(image));
+    expect(refused.status).toBe(409);
+    expect(refused.body.message).toMatch(/retired/);
+  });
 });

@@ -9,6 +9,7 @@ import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
 import { forbidden, HttpError, unauthorized, unavailable } from './errors';
 import type { CompletionWaiters } from './lib/completion-waiters';
+import { MetadataCache } from './lib/access';
 import { ConcurrencyLimit } from './lib/concurrency-limit';
 import type { Dispatcher } from './dispatch/dispatcher';
 import type { UnsentJobs } from './dispatch/unsent-jobs';
@@ -99,8 +100,19 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     return { databaseOperations: deps.db.operations() };
   });
 
+  const metadata = new MetadataCache(deps.db, config.METADATA_CACHE_SECONDS * 1000);
   await app.register(
     async (v1) => {
+      // Any change to a dataset or model clears what submissions cached, before it is answered.
+      v1.addHook('onSend', async (request, reply) => {
+        if (
+          request.method !== 'GET' &&
+          reply.statusCode < 400 &&
+          /^\/v1\/(datasets|models)\b/.test(request.url) &&
+          !request.url.includes('/classifications')
+        )
+          metadata.clear();
+      });
       await v1.register(usersRoutes, { db: deps.db });
       await v1.register(datasetsRoutes, { db: deps.db });
       await v1.register(modelsRoutes, {
@@ -119,6 +131,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         dispatcher: deps.dispatcher,
         unsent: deps.unsent,
         waiters: deps.waiters,
+        metadata,
         imageChecks: new ConcurrencyLimit(4),
         maxImageBytes: config.MAX_IMAGE_BYTES,
         maxImagePixels: config.MAX_IMAGE_PIXELS,

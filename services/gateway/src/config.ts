@@ -13,6 +13,8 @@ export const GatewayConfigSchema = Type.Object({
   ADMIN_API_KEY: Type.String({ minLength: 32, description: 'at least 32 characters' }),
   /** A key's record is read at most once per this many seconds; a revoked key stops working on other replicas within it. 0 reads it every request. */
   AUTH_CACHE_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 5, description: 'seconds from 0 to 300' }),
+  /** Submissions reuse a dataset's and a model's record for this many seconds; a change through another replica (retiring a model, a new default) shows within it. 0 reads them every submission. */
+  METADATA_CACHE_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 5, description: 'seconds from 0 to 300' }),
   MAX_MODEL_BYTES: env.positiveInt(200 * 1024 * 1024),
   /** How long loading an uploaded model and running it once may take before it is refused. */
   MODEL_CHECK_TIMEOUT_SECONDS: env.positiveInt(60, 3600),

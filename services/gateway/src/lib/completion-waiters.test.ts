@@ -6,7 +6,7 @@ describe('CompletionWaiters', () => {
     const started = Date.now();
     const pending = waiters.expect('a');
     setTimeout(() => waiters.notify('a'), 10);
-    await pending.wait(5_000);
+    await expect(pending.wait(5_000)).resolves.toBe(true);
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(waiters.size).toBe(0);
   });
@@ -16,15 +16,26 @@ describe('CompletionWaiters', () => {
     const pending = waiters.expect('a');
     waiters.notify('a');
     const started = Date.now();
-    await pending.wait(5_000);
+    await expect(pending.wait(5_000)).resolves.toBe(true);
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
-  it('times out without an event, and forgets the waiter', async () => {
+  it("times out when only another request's event comes, says so, and forgets the waiter", async () => {
     const waiters = new CompletionWaiters();
     const pending = waiters.expect('a');
     waiters.notify('b');
-    await pending.wait(20);
+    const started = Date.now();
+    await expect(pending.wait(50)).resolves.toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
     expect(waiters.size).toBe(0);
+  });
+
+  it('wakes every waiter when closing, and answers at once after', async () => {
+    const waiters = new CompletionWaiters();
+    const pending = waiters.expect('a');
+    waiters.close();
+    await expect(pending.wait(5_000)).resolves.toBe(true);
+    await expect(waiters.expect('b').wait(5_000)).resolves.toBe(true);
+    expect(waiters.closed).toBe(true);
   });
 });

@@ -19,11 +19,12 @@ export class CompletionWaiters {
   }
 
   /** Registers before the caller reads the state, so an event in between is not missed. */
-  expect(requestId: string): { wait(ms: number): Promise<void>; cancel(): void } {
+  /** `wait` resolves true when an event (or closing) woke it, false when `ms` passed first. */
+  expect(requestId: string): { wait(ms: number): Promise<boolean>; cancel(): void } {
     let wake!: () => void;
-    if (this.closedFlag) return { wait: async () => undefined, cancel: () => undefined };
-    const woken = new Promise<void>((resolve) => {
-      wake = resolve;
+    if (this.closedFlag) return { wait: async () => true, cancel: () => undefined };
+    const woken = new Promise<boolean>((resolve) => {
+      wake = () => resolve(true);
     });
     const set = this.waiting.get(requestId) ?? new Set();
     set.add(wake);
@@ -35,9 +36,13 @@ export class CompletionWaiters {
     return {
       wait: async (ms) => {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+        const byEvent = await Promise.race([
+          woken,
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+        ]);
         clearTimeout(timer);
         cancel();
+        return byEvent;
       },
       cancel,
     };

@@ -7,6 +7,7 @@ import {
   type ClassificationRequests,
   type Database,
   type RequestRecord,
+  type ResultRecord,
 } from '@cxr/db';
 import type { ObjectStore } from '@cxr/storage';
 import { Types } from 'mongoose';
@@ -15,7 +16,7 @@ import type { CompletionWaiters } from '../lib/completion-waiters';
 import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import type { Dispatcher, JobTarget } from '../dispatch/dispatcher';
 import type { UnsentJobs } from '../dispatch/unsent-jobs';
-import { loadDataset, loadModel } from '../lib/access';
+import { loadDataset, loadModel, type MetadataCache } from '../lib/access';
 import { page } from '../lib/paging';
 import { inspectImage } from '../lib/image-check';
 import { requireUser } from '../plugins/auth';
@@ -28,6 +29,8 @@ export interface ClassificationsRoutesOptions {
   dispatcher: Dispatcher;
   unsent: UnsentJobs;
   waiters: CompletionWaiters;
+  /** Datasets and models as submissions read them. */
+  metadata: MetadataCache;
   imageChecks: ConcurrencyLimit;
   maxImageBytes: number;
   maxImagePixels: number;
@@ -108,7 +111,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     const token = dispatcher.newToken(1);
     try {
       // The blob goes first: a request record never points at an image that is not there.
-      await store.put(key, bytes, { contentType: `image/${image.format}`, metadata: { sha256 } });
+      await store.put(key, bytes, { contentType: `image/${image.format}`, metadata: { sha256 }, sha256 });
       created = await requests.create({
         _id: requestId,
         model: model._id,
@@ -199,14 +202,9 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     },
     async (request, reply) => {
       const { userId } = requireUser(request);
-      const dataset = await loadDataset(db, request.params.id, userId, 'read');
+      const dataset = await loadDataset(options.metadata, request.params.id, userId, 'read');
       if (!dataset.default_model) throw conflict('the dataset has no model yet; upload one first');
-      const model = await db.models.ClassifierModel.findById(dataset.default_model, {
-        status: 1,
-        blob: 1,
-        labels: 1,
-        input_spec: 1,
-      }).lean();
+      const model = await options.metadata.model(String(dataset.default_model));
       if (!model) throw conflict("the dataset's default model is missing");
       const answer = accepted(await submit(request, dataset, model, request.query.priority ?? 0));
       return reply.code(answer.status).header('location', answer.location).send(answer.body);
@@ -226,24 +224,31 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     },
     async (request, reply) => {
       const { userId } = requireUser(request);
-      const { model, dataset } = await loadModel(db, request.params.id, userId, 'read');
+      const { model, dataset } = await loadModel(options.metadata, request.params.id, userId, 'read');
       const answer = accepted(await submit(request, dataset, model, request.query.priority ?? 0));
       return reply.code(answer.status).header('location', answer.location).send(answer.body);
     },
   );
 
-  async function view(id: Types.ObjectId, userId: Types.ObjectId) {
+  /** The request as its submitter or its dataset's owner may see it, with its result if it has one. */
+  async function load(id: Types.ObjectId, userId: Types.ObjectId) {
     const request = await requests.get(id);
     if (!request || !(request.submitter.equals(userId) || request.dataset_owner.equals(userId))) {
       throw notFound('classification request');
     }
-    const result = await requests.result(id);
+    return { request, result: await requests.result(id) };
+  }
+
+  async function view(request: RequestRecord, result: ResultRecord | null) {
     // Caught between the result's insert and the request's update: finish the update now, so
     // a client that saw the outcome here also finds it when listing by state.
     if (result && !TERMINAL.has(request.state)) {
       // Best effort: the answer comes from the result either way, and the request's timer repairs it later.
       await requests.settle(request, result).catch((error: unknown) => {
-        app.log.warn({ err: error, requestId: String(id) }, 'could not move the request to its recorded outcome');
+        app.log.warn(
+          { err: error, requestId: String(request._id) },
+          'could not move the request to its recorded outcome',
+        );
       });
     }
     return {
@@ -292,18 +297,28 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       request.raw.once('close', () => {
         closed = true;
       });
-      for (;;) {
-        // Register first: an event arriving while the state is read still wakes this wait.
-        const pending = options.waiters.expect(request.params.id);
-        try {
-          const current = await view(id, userId);
-          const remaining = deadline - Date.now();
-          if (TERMINAL.has(current.state) || remaining <= 0 || closed || options.waiters.closed) return current;
-          // Events are hints; re-reading at least every second covers a missed one.
-          await pending.wait(Math.min(remaining, 1_000));
-        } finally {
-          pending.cancel();
+      // Register first: an event arriving while the state is read still wakes this wait.
+      let pending = options.waiters.expect(request.params.id);
+      try {
+        const first = await load(id, userId);
+        if (first.result || Date.now() >= deadline || closed || options.waiters.closed) {
+          return await view(first.request, first.result);
         }
+        for (;;) {
+          // Events are hints; looking again at least every second covers a missed one.
+          const woken = await pending.wait(Math.min(deadline - Date.now(), 1_000));
+          pending = options.waiters.expect(request.params.id);
+          // Woken, the request has most likely ended; otherwise only the result is looked for,
+          // the one read that can tell it did. The whole request is read once it has.
+          const ended = woken || (await requests.result(id)) !== null;
+          const over = Date.now() >= deadline || closed || options.waiters.closed;
+          if (ended || over) {
+            const now = await load(id, userId);
+            if (now.result || over) return await view(now.request, now.result);
+          }
+        }
+      } finally {
+        pending.cancel();
       }
     },
   );
