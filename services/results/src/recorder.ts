@@ -30,6 +30,9 @@ export function newRecorderStats(): RecorderStats {
   };
 }
 
+/** Started requests remembered at most: a few minutes of results at the highest rates. */
+const STARTED_KEPT = 10_000;
+
 type TokenCheck = { token: RequestRecord['tokens'][number]; request: RequestRecord } | { refused: RefusalReason };
 
 /**
@@ -45,11 +48,24 @@ export function createRecorder(
 ) {
   const { requests, logger } = deps;
   const perRequest = new KeyedQueue();
+  // Requests this process saw start, as it left them: a job's result then needs no read of its
+  // request. Only a record that holds the presented token is used (a later dispatch's token
+  // sends it to the database); the state it shows is only a starting point, as every write is
+  // conditional on the state it read or decided by the result's primary key.
+  const started = new Map<string, RequestRecord>();
+  const remember = (doc: RequestRecord) => {
+    started.delete(String(doc._id));
+    started.set(String(doc._id), doc);
+    if (started.size > STARTED_KEPT) started.delete(started.keys().next().value as string);
+  };
 
   /** The request and the presented token's entry in it, if the token is one of its own and unexpired. */
   async function checkToken(requestId: string, presented: string): Promise<TokenCheck> {
-    const request = await requests.get(new Types.ObjectId(requestId));
     const hash = hashSecret(presented);
+    const known = started.get(requestId);
+    const request = known?.tokens.some((t) => t.hash === hash)
+      ? known
+      : await requests.get(new Types.ObjectId(requestId));
     const token = request?.tokens.find((t) => t.hash === hash);
     if (!request || !token) return { refused: 'forged' };
     if (token.expires_at.getTime() < requests.now().getTime()) return { refused: 'stale' };
@@ -101,11 +117,12 @@ export function createRecorder(
     }
 
     if (result.outcome === 'started') {
-      await requests.apply(
+      const { doc } = await requests.apply(
         request,
         { type: 'started', seq: token.seq },
         { set: { assigned_on: new Date(result.at), worker: result.worker } },
       );
+      if (!isTerminal(doc.state)) remember(doc);
       stats.started += 1;
       return 'ack';
     }
@@ -121,6 +138,7 @@ export function createRecorder(
       timings: result.timings,
     };
     const { recorded, result: winner } = await requests.recordOutcome(request, outcome);
+    started.delete(result.requestId);
     await announce(result.requestId, winner.state);
     if (recorded) {
       stats.recorded += 1;
@@ -166,6 +184,7 @@ export function createRecorder(
         logger.info({ ...context, reason: check.refused }, 'dead-lettered job needs no action');
         return 'ack';
       }
+      started.delete(job.requestId);
       const { transition } = await requests.apply(check.request, { type: 'dead-lettered', seq: check.token.seq });
       if (transition.changed) stats.deadLettered += 1;
       const deaths = (message.properties.headers?.['x-death'] as { reason?: string }[] | undefined) ?? [];
