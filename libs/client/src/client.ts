@@ -25,8 +25,7 @@ export class Client {
     headers: Record<string, string> = {},
   ): Promise<ApiResponse<T>> {
     const init: RequestInit = { method, headers: this.headers(headers) };
-    // FormData and ready-made bytes (a pre-encoded multipart body: its content-type in `headers`) go as they are.
-    if (body instanceof FormData || body instanceof Uint8Array) init.body = body;
+    if (body instanceof FormData) init.body = body;
     else if (body !== undefined) {
       init.body = JSON.stringify(body);
       (init.headers as Record<string, string>)['content-type'] = 'application/json';
