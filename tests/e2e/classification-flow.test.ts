@@ -223,4 +223,17 @@ describe('a user classifies chest X-rays through gateway, inference and results'
     expect(refused.status).toBe(409);
     expect(refused.body.message).toMatch(/retired/);
   });
+
+  it('refuses an image over MAX_IMAGE_BYTES with 413 and stores nothing for it', async () => {
+    const before = await system.db.models.ClassificationRequest.countDocuments({});
+    // A PNG signature, then more than the default limit of 20 MiB.
+    const huge = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      Buffer.alloc(21 * 1024 * 1024),
+    ]);
+    const response = await alice.post(`/v1/datasets/${datasetId}/classifications`, imageForm(huge));
+    expect(response.status).toBe(413);
+    expect(response.body.message).toMatch(/larger than the limit of 20971520 bytes/);
+    expect(await system.db.models.ClassificationRequest.countDocuments({})).toBe(before);
+  });
 });

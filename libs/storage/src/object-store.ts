@@ -153,6 +153,24 @@ export class ObjectStore {
       stream.destroy();
       throw new ObjectTooLargeError(key, maxBytes);
     }
+    if (size !== undefined) {
+      // The length is known: each chunk is copied into one buffer as it comes. Keeping the
+      // chunks for a concat at the end costs twice the CPU on a 3 MB image (they outlive the
+      // young generation and the collector moves them).
+      const whole = Buffer.allocUnsafe(size);
+      let at = 0;
+      for await (const chunk of stream) {
+        const buffer = chunk as Buffer;
+        if (at + buffer.length > size) {
+          stream.destroy();
+          throw new Error(`object ${key} sent more than its Content-Length of ${size} bytes`);
+        }
+        buffer.copy(whole, at);
+        at += buffer.length;
+      }
+      if (at !== size) throw new Error(`object ${key} ended after ${at} of its ${size} bytes`);
+      return whole;
+    }
     const chunks: Buffer[] = [];
     let total = 0;
     for await (const chunk of stream) {

@@ -19,6 +19,7 @@ import type { UnsentJobs } from '../dispatch/unsent-jobs';
 import { loadDataset, loadModel, type MetadataCache } from '../lib/access';
 import { page } from '../lib/paging';
 import { inspectImage } from '../lib/image-check';
+import { readUpload } from '../lib/read-upload';
 import { requireUser } from '../plugins/auth';
 import { IdParams, ListClassificationsQuery, SubmitQuery, WaitQuery } from '../schemas';
 
@@ -58,7 +59,12 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     }
     let bytes: Buffer;
     try {
-      bytes = await file.toBuffer();
+      bytes = await readUpload(
+        file.file,
+        Number(request.headers['content-length']) || undefined,
+        options.maxImageBytes,
+      );
+      if (file.file.truncated) throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
     } catch (error) {
       if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
         throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
