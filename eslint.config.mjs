@@ -1,5 +1,6 @@
 // Type-aware linting for every workspace, tests included.
 import js from '@eslint/js';
+import jest from 'eslint-plugin-jest';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -14,6 +15,20 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       // Fastify handlers and jest callbacks are async by contract even when they do not await.
       '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // Tests that prove what their names claim: none focused or skipped by accident, each with an
+    // assertion (the project's own expect* helpers count), none asserting only on some paths.
+    files: ['**/*.test.ts', 'tests/**/*.ts'],
+    plugins: { jest },
+    rules: {
+      'jest/no-focused-tests': 'error',
+      'jest/no-disabled-tests': 'error',
+      'jest/expect-expect': ['error', { assertFunctionNames: ['expect', 'expect*'] }],
+      'jest/no-conditional-expect': 'error',
+      'jest/valid-expect': 'error',
+      'jest/no-identical-title': 'error',
     },
   },
 );

@@ -67,27 +67,25 @@ done
 
 results="$(mktemp -d)"
 status=0
+# Each jest run started, as a label and the report it is to write, for the closing lines.
+reports=()
 # --passWithNoTests: a test path pattern may match files of one run only; no test at all still fails below.
 if ((${#together[@]})); then
   echo "[test] jest: ${together[*]}"
+  reports+=("${together[*]}" "$results/1.json")
   node_modules/.bin/jest --ci --json --outputFile="$results/1.json" --passWithNoTests "${args[@]}" \
     --selectProjects "${together[@]}" || status=$?
 fi
 if ((chaos)); then
   echo "[test] jest: chaos, alone (it restarts the servers)"
+  reports+=(chaos "$results/2.json")
   CXR_CHAOS_ALONE=1 node_modules/.bin/jest --ci --json --outputFile="$results/2.json" --passWithNoTests "${args[@]}" \
     --selectProjects chaos || status=$?
 fi
-# A plain closing line with the counts of both runs, which CI reads whatever the runner.
-# shellcheck disable=SC2016 # the backticks and ${} belong to the JavaScript
-node -e 'const fs = require("fs");
-  const t = { passed: 0, failed: 0, skipped: 0 };
-  for (const f of process.argv.slice(1).filter((f) => fs.existsSync(f))) {
-    const r = JSON.parse(fs.readFileSync(f, "utf8"));
-    t.passed += r.numPassedTests; t.failed += r.numFailedTests; t.skipped += r.numPendingTests;
-  }
-  console.log(`tests: ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`);
-  if (t.passed + t.failed + t.skipped === 0) { console.error("[test] no test ran"); process.exit(1); }' \
-  "$results/1.json" "$results/2.json" || ((status)) || status=1
+# A plain closing line with the counts of both runs, which CI reads whatever the runner: failed
+# tests, and failed suites apart (an afterAll error or a module that does not load fails a suite
+# with no failed test), each named; a run that left no readable report ends with a FAILED line.
+# A failure seen there fails the command even if jest exited 0; jest's own exit status is kept.
+node --import tsx infra/tools/jest-summary.ts "${reports[@]}" || ((status)) || status=1
 rm -rf "$results"
 exit "$status"

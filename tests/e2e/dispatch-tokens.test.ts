@@ -6,7 +6,7 @@ import { renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm } from '@cxr/client';
 import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
-import { until } from '../support/wait';
+import { waitFor } from '../support/wait';
 
 jest.setTimeout(120_000);
 
@@ -35,11 +35,11 @@ describe('the results consumer records a result only with the right, unused disp
 
   /** Takes the next job from the queue, as a worker would, token and all. */
   async function takeJob(): Promise<JobMessage> {
-    const message = await until(
+    const message = await waitFor(
+      'a job in the jobs queue',
       () => channel.get(Topology.jobsQueue, { noAck: true }),
-      (m) => m !== false,
+      (m): m is amqp.GetMessage => m !== false,
     );
-    if (!message) throw new Error('no job was published');
     const decoded = decodeMessage(JobMessage, message.content);
     if (!decoded.ok) throw new Error(decoded.reason);
     return decoded.value;
@@ -84,7 +84,7 @@ describe('the results consumer records a result only with the right, unused disp
 
   it('refuses a result with a made-up token and records nothing', async () => {
     await publishResult(resultFor(randomBytes(32).toString('base64url'), 'bright'));
-    const stats = await until(resultsStats, (s) => s.refused.forged! >= 1);
+    const stats = await waitFor('the forged result refused', resultsStats, (s) => s.refused.forged! >= 1);
     expect(stats.refused.forged).toBe(1);
     expect(await system.db.models.ClassificationResult.countDocuments({})).toBe(0);
     const view = await carol.get(`/v1/classifications/${job.requestId}`);
@@ -102,7 +102,7 @@ describe('the results consumer records a result only with the right, unused disp
 
   it('refuses the same token replayed with another answer, leaving the result unchanged', async () => {
     await publishResult(resultFor(job.dispatchToken, 'striped'));
-    const stats = await until(resultsStats, (s) => s.refused.replayed! >= 1);
+    const stats = await waitFor('the replayed result refused', resultsStats, (s) => s.refused.replayed! >= 1);
     expect(stats.refused.replayed).toBe(1);
     expect(stats.recorded).toBe(1);
     const results = await system.db.models.ClassificationResult.find({ request: job.requestId }).lean();
@@ -125,7 +125,7 @@ describe('the results consumer records a result only with the right, unused disp
     );
     job = next;
     await publishResult(resultFor(job.dispatchToken, 'bright'));
-    const stats = await until(resultsStats, (s) => s.refused.stale! >= 1);
+    const stats = await waitFor('the stale result refused', resultsStats, (s) => s.refused.stale! >= 1);
     expect(stats.refused.stale).toBe(1);
     expect(await system.db.models.ClassificationResult.countDocuments({ request: submitted.body.id })).toBe(0);
   });
@@ -135,11 +135,11 @@ describe('the results consumer records a result only with the right, unused disp
       persistent: true,
     });
     await channel.waitForConfirms();
-    const dead = await until(
+    const dead = await waitFor(
+      'the malformed result in the invalid queue',
       () => channel.get(Topology.invalidQueue, { noAck: true }),
-      (m) => m !== false,
+      (m): m is amqp.GetMessage => m !== false,
     );
-    expect(dead).not.toBe(false);
-    if (dead) expect(String(dead.properties.headers?.['x-cxr-reason'])).toMatch(/requestId|required/i);
+    expect(String(dead.properties.headers?.['x-cxr-reason'])).toMatch(/requestId|required/i);
   });
 });

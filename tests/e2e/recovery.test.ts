@@ -6,7 +6,7 @@ import { slotOf } from '@cxr/request-lifecycle';
 import { Client, createUser, imageForm } from '@cxr/client';
 import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
-import { until } from '../support/wait';
+import { waitFor } from '../support/wait';
 
 jest.setTimeout(180_000);
 
@@ -15,6 +15,8 @@ interface View {
   result: { label: string } | null;
   errors: { code: string; message: string }[];
   dispatches: number;
+  /** `started` reports recorded: a job taken again after its worker died shows 2 or more. */
+  attempts: number;
 }
 
 async function setUp(system: System, name: string) {
@@ -66,23 +68,43 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
     it('when an inference worker is killed mid-job, a new one finishes every request exactly once', async () => {
       await system.kill('inference');
       const submitted = await submitMany(user, datasetId, 12);
-      // Jobs wait in the queue; the worker takes some and dies without acking them.
-      await system.start('inference', { PREFETCH: '4' });
-      await until(
-        () => system.db.models.ClassificationRequest.countDocuments({ state: { $ne: 'queued' } }),
+      // Jobs wait in the queue; the worker takes 4, reports them started, and holds them in a
+      // batch that cannot fill (MAX_BATCH 8 > PREFETCH 4) for BATCH_WAIT_MS, a second: it is
+      // mid-job, with nothing acked, when it dies.
+      await system.start('inference', { PREFETCH: '4', MAX_BATCH: '8', BATCH_WAIT_MS: '1000' });
+      await waitFor(
+        'a request started by the first worker',
+        () => system.db.models.ClassificationRequest.countDocuments({ state: 'assigned' }),
         (n) => n >= 1,
       );
       expect(await system.kill('inference', 'SIGKILL')).toBeNull();
       await system.start('inference');
       await expectAllClassifiedOnce(system, user, submitted);
+      // The kill interrupted work: a job that was started is started again (not merely one that
+      // was still waiting in the queue), and still recorded once (checked above).
+      const attempts = await Promise.all(
+        submitted.map(async ({ id }) => (await user.get<View>(`/v1/classifications/${id}`)).body.attempts),
+      );
+      expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
     });
 
     it('when the results consumer is killed, results wait in their queue and are recorded once after it returns', async () => {
       expect(await system.kill('results', 'SIGKILL')).toBeNull();
-      const submitted = await submitMany(user, datasetId, 6);
       const classified = async () => (await system.stats<{ classified: number }>('inference')).classified;
+      // Counted before submitting: the worker may classify some before submitMany returns.
       const before = await classified();
-      await until(classified, (n) => n >= before + 6);
+      const submitted = await submitMany(user, datasetId, 6);
+      await waitFor('the worker to classify the 6 new requests', classified, (n) => n >= before + 6);
+      // The worker published a 'started' and a result for each (confirmed before it counted
+      // them); with no consumer they are all still in the results queue.
+      const connection = await amqp.connect(system.vhost.amqpUrl);
+      try {
+        const queue = await connection.createChannel().then((channel) => channel.checkQueue(Topology.resultsQueue));
+        expect(queue).toMatchObject({ consumerCount: 0 });
+        expect(queue.messageCount).toBeGreaterThanOrEqual(2 * submitted.length);
+      } finally {
+        await connection.close();
+      }
       for (const { id } of submitted)
         expect((await user.get<View>(`/v1/classifications/${id}`)).body.state).not.toBe('classified');
       await system.start('results');
@@ -143,12 +165,13 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
       const submitted = await submitMany(user, datasetId, 10);
       // Well past the publish grace (2 s): the sweeper has passed the slots of every request.
       const waitedUntil = slotOf(new Date(Date.now() + 8_000));
-      const swept = await until(
+      // Throws if the sweeper has not got that far in 30 s.
+      await waitFor(
+        'the sweeper past the publish grace of every request',
         async () => (await system.db.models.TimerCursor.findById('timers').lean())?.slot ?? 0,
         (slot) => slot >= waitedUntil,
         30_000,
       );
-      expect(swept).toBeGreaterThanOrEqual(waitedUntil);
       const connection = await amqp.connect(system.vhost.amqpUrl);
       const channel = await connection.createChannel();
       expect((await channel.checkQueue(Topology.jobsQueue)).messageCount).toBe(10);

@@ -169,15 +169,15 @@ describe('bad input gets a 4xx that says what is wrong and leaves nothing behind
   });
 
   describe('datasets and ids', () => {
-    it('says which field is wrong', async () => {
-      const response = await bob.post('/v1/datasets', {
-        name: 'Bad Name!',
-        display_name: 'x',
-        img_width: 0,
-        img_height: 10,
-      });
+    // One wrong field at a time, so the message must name that one (and say what is wrong with it).
+    it.each([
+      ['name', { name: 'Bad Name!', img_width: 10 }, /^body\/name must match pattern /],
+      ['img_width', { name: 'good-name', img_width: 0 }, /^body\/img_width must be >= 1$/],
+    ])('says which field is wrong: %s', async (_field, fields, message) => {
+      const response = await bob.post('/v1/datasets', { display_name: 'x', img_height: 10, ...fields });
       expect(response.status).toBe(400);
-      expect(response.body.message).toMatch(/name|img_width/);
+      expect(response.body.error).toBe('VALIDATION');
+      expect(response.body.message).toMatch(message);
     });
 
     it('refuses a duplicate dataset name for the same owner', async () => {

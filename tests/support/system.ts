@@ -11,7 +11,7 @@ import { declareTopology } from '@cxr/broker';
 import { connectDatabase, type Database } from '@cxr/db';
 import { ObjectStore } from '@cxr/storage';
 import { createVhost, randomName, stackEnv, type TestVhost } from './stack';
-import { until } from './wait';
+import { waitFor, WaitTimeoutError } from './wait';
 
 const ROOT = resolve(__dirname, '..', '..');
 export type ServiceName = 'gateway' | 'inference' | 'results';
@@ -55,19 +55,23 @@ async function waitForHealth(url: string, running: Running, name: string, logFil
   void running.exited.then(() => {
     exited = true;
   });
-  const healthy = await until(
-    async () => {
-      if (exited) throw new Error(`${name} exited during start; log: ${logFile}\n${tail(logFile)}`);
-      return fetch(url).then(
-        (response) => response.ok,
-        () => false, // not listening yet
-      );
-    },
-    (ok) => ok,
-    60_000,
-  );
-  if (!healthy)
+  try {
+    await waitFor(
+      `${name} healthy at ${url}`,
+      async () => {
+        if (exited) throw new Error(`${name} exited during start; log: ${logFile}\n${tail(logFile)}`);
+        return fetch(url).then(
+          (response) => response.ok,
+          () => false, // not listening yet
+        );
+      },
+      (ok) => ok,
+      60_000,
+    );
+  } catch (error) {
+    if (!(error instanceof WaitTimeoutError)) throw error;
     throw new Error(`${name} did not become healthy at ${url} within 60 s; log: ${logFile}\n${tail(logFile)}`);
+  }
 }
 
 function tail(file: string): string {

@@ -66,8 +66,11 @@ describe('preprocess', () => {
     eight.forEach((v, i) => expect(Math.abs(v - sixteen[i]!)).toBeLessThanOrEqual(4 / 255 + 1e-6));
   });
 
-  it('refuses an image with more pixels than allowed', async () => {
+  it('refuses an image with more pixels than allowed, and only then', async () => {
     const image = await png(100, 100, 1, () => 10);
-    await expect(preprocess(image, { ...base, channels: 1, mean: [0], std: [1] }, false, 100)).rejects.toThrow();
+    const spec = { ...base, channels: 1 as const, mean: [0], std: [1] };
+    await expect(preprocess(image, spec, false, 100 * 100 - 1)).rejects.toThrow(/exceeds pixel limit/);
+    // The same image at exactly the limit decodes: the refusal above was the limit, not the image.
+    await expect(preprocess(image, spec, false, 100 * 100)).resolves.toHaveLength(2 * 2);
   });
 });
