@@ -56,7 +56,11 @@ describe('the results consumer records a result only with the right, unused disp
       worker: 'test-worker',
       modelId: job.model.id,
       at: new Date().toISOString(),
-      classification: { label, score: 1, scores: [{ label, score: 1 }] },
+      classification: {
+        label,
+        score: 1,
+        scores: job.model.labels.map((l) => ({ label: l, score: l === label ? 1 : 0 })),
+      },
       errors: [],
       timings: {},
     };
@@ -86,6 +90,21 @@ describe('the results consumer records a result only with the right, unused disp
     await publishResult(resultFor(randomBytes(32).toString('base64url'), 'bright'));
     const stats = await waitFor('the forged result refused', resultsStats, (s) => s.refused.forged! >= 1);
     expect(stats.refused.forged).toBe(1);
+    expect(await system.db.models.ClassificationResult.countDocuments({})).toBe(0);
+    const view = await carol.get(`/v1/classifications/${job.requestId}`);
+    expect(view.body.state).toBe('queued');
+  });
+
+  it("refuses a genuine token carrying labels that are not the model's, and records nothing", async () => {
+    const hostile = '<img src=x onerror=alert(1)>';
+    await publishResult(resultFor(job.dispatchToken, hostile));
+    // A known label, but scores that are not the model's labels.
+    const scores = resultFor(job.dispatchToken, 'dark');
+    scores.classification!.scores = [{ label: hostile, score: 1 }];
+    await publishResult(scores);
+    const stats = await waitFor('both mislabelled results refused', resultsStats, (s) => s.refused.mislabelled! >= 2);
+    expect(stats.refused.mislabelled).toBe(2);
+    expect(stats.recorded).toBe(0);
     expect(await system.db.models.ClassificationResult.countDocuments({})).toBe(0);
     const view = await carol.get(`/v1/classifications/${job.requestId}`);
     expect(view.body.state).toBe('queued');

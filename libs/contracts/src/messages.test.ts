@@ -80,4 +80,30 @@ describe('decodeMessage', () => {
     const unknown = { ...result, timings: { threads: 2 } } as unknown as ResultMessage;
     expect(decodeMessage(ResultMessage, encodeMessage(unknown)).ok).toBe(false);
   });
+
+  it('bounds a classification: labels of at most 128 characters, at most 10000 scores', () => {
+    const classified = (label: string, scores: { label: string; score: number }[]): ResultMessage => ({
+      v: 1,
+      type: 'cxr.result',
+      requestId: job.requestId,
+      correlationId: 'c',
+      dispatchToken: job.dispatchToken,
+      outcome: 'classified',
+      worker: 'w',
+      modelId: job.model.id,
+      at: new Date().toISOString(),
+      classification: { label, score: 1, scores },
+      errors: [],
+      timings: {},
+    });
+    const decode = (m: ResultMessage) => decodeMessage(ResultMessage, encodeMessage(m));
+    expect(decode(classified('a', [{ label: 'a', score: 1 }])).ok).toBe(true);
+    const long = 'x'.repeat(129);
+    expect(decode(classified(long, [{ label: 'a', score: 1 }]))).toMatchObject({ ok: false });
+    expect(decode(classified('a', [{ label: long, score: 1 }]))).toMatchObject({ ok: false });
+    expect(decode(classified('', [{ label: 'a', score: 1 }]))).toMatchObject({ ok: false });
+    const many = Array.from({ length: 10001 }, (_, i) => ({ label: `l${i}`, score: 0 }));
+    const decoded = decode(classified('l0', many));
+    expect(!decoded.ok && decoded.reason).toMatch(/\/classification\/scores/);
+  });
 });

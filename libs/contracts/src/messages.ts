@@ -43,13 +43,17 @@ export const JobMessage = Type.Object({
 });
 export type JobMessage = Static<typeof JobMessage>;
 
-export const LabelScore = Type.Object({ label: Type.String(), score: Type.Number() });
+/** A label as models declare them (JobMessage's model labels): a result names one of those or is refused. */
+const Label = Type.String({ minLength: 1, maxLength: 128 });
+
+export const LabelScore = Type.Object({ label: Label, score: Type.Number() });
 export type LabelScore = Static<typeof LabelScore>;
 
 export const Classification = Type.Object({
-  label: Type.String(),
+  label: Label,
   score: Type.Number({ minimum: 0, maximum: 1 }),
-  scores: Type.Array(LabelScore, { minItems: 1 }),
+  /** One per model label, so no more than a model may have. */
+  scores: Type.Array(LabelScore, { minItems: 1, maxItems: 10000 }),
 });
 export type Classification = Static<typeof Classification>;
 

@@ -4,8 +4,10 @@ import { Types, type ClassificationRequests, type Outcome, type RequestRecord } 
 import type { Logger } from '@cxr/logging';
 import { isTerminal } from '@cxr/request-lifecycle';
 import { KeyedQueue } from './keyed-queue';
+import { labelProblem, type ModelLabels } from './model-labels';
 
-export type RefusalReason = 'forged' | 'stale' | 'replayed' | 'mismatched';
+/** `mislabelled`: a classification naming labels that are not its model's. */
+export type RefusalReason = 'forged' | 'stale' | 'replayed' | 'mismatched' | 'mislabelled';
 
 export interface RecorderStats {
   recorded: number;
@@ -26,7 +28,7 @@ export function newRecorderStats(): RecorderStats {
     deadLettered: 0,
     invalid: 0,
     heldThroughOutage: 0,
-    refused: { forged: 0, stale: 0, replayed: 0, mismatched: 0 },
+    refused: { forged: 0, stale: 0, replayed: 0, mismatched: 0, mislabelled: 0 },
   };
 }
 
@@ -43,7 +45,7 @@ type TokenCheck = { token: RequestRecord['tokens'][number]; request: RequestReco
  * `started` and its result never race each other here.
  */
 export function createRecorder(
-  deps: { requests: ClassificationRequests; broker: Broker; logger: Logger },
+  deps: { requests: ClassificationRequests; broker: Broker; logger: Logger; modelLabels: ModelLabels },
   stats: RecorderStats,
 ) {
   const { requests, logger } = deps;
@@ -101,6 +103,12 @@ export function createRecorder(
     if ('refused' in check) return refuse(check.refused, context);
     const { token, request } = check;
     if (String(request.model) !== result.modelId) return refuse('mismatched', context);
+    if (result.classification) {
+      // Even a genuine token records only what the model can say: its own labels, each scored once.
+      const labels = await deps.modelLabels.get(result.modelId);
+      const problem = labels ? labelProblem(labels, result.classification) : 'the model is missing';
+      if (problem) return refuse('mislabelled', { ...context, problem });
+    }
 
     if (isTerminal(request.state)) {
       // The outcome is recorded. The same result delivered again, a `started` handled after its

@@ -5,6 +5,7 @@ import { configOrExit, gateConsumers, holdThroughOutages, runService } from '@cx
 import { createLogger } from '@cxr/logging';
 import { buildApp } from './app';
 import { loadResultsConfig } from './config';
+import { ModelLabels } from './model-labels';
 import { createRecorder, newRecorderStats } from './recorder';
 
 const cfg = configOrExit('results', loadResultsConfig);
@@ -31,7 +32,11 @@ void runService('results', logger, async (fail, defer) => {
   defer(() => app.close());
 
   const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
-  const recorder = createRecorder({ requests, broker, logger }, stats);
+  const modelLabels = new ModelLabels(async (id) => {
+    const model = await db.models.ClassifierModel.findById(id, { labels: 1 }).lean();
+    return model?.labels ?? null;
+  });
+  const recorder = createRecorder({ requests, broker, logger, modelLabels }, stats);
   // While the database is down nothing is consumed, and the messages in hand are held (their
   // deliveries not spent) until it is back.
   const database = await gateConsumers(broker, { mongodb: () => db.ping() }, logger);
