@@ -180,6 +180,24 @@ describe('bad input gets a 4xx that says what is wrong and leaves nothing behind
       expect(response.body.message).toMatch(message);
     });
 
+    it('refuses a number where a string is expected instead of coercing it', async () => {
+      const numbered = await bob.post('/v1/datasets', { name: 12345, display_name: 'x', img_width: 1, img_height: 1 });
+      expect(numbered.status).toBe(400);
+      expect(numbered.body.message).toMatch(/name/);
+      const display = await bob.post('/v1/datasets', { name: 'ok', display_name: 42, img_width: 1, img_height: 1 });
+      expect(display.status).toBe(400);
+      const width = await bob.post('/v1/datasets', { name: 'ok', display_name: 'x', img_width: '64', img_height: 1 });
+      expect(width.status).toBe(400);
+      expect(await system.db.models.Dataset.countDocuments({})).toBe(1);
+    });
+
+    it('still reads numbers from query strings', async () => {
+      const listed = await bob.get('/v1/datasets?limit=1');
+      expect(listed.status).toBe(200);
+      expect(listed.body.items).toHaveLength(1);
+      expect((await bob.get('/v1/classifications/0123456789abcdef01234567?wait=1')).status).toBe(404);
+    });
+
     it('refuses a duplicate dataset name for the same owner', async () => {
       const response = await bob.post('/v1/datasets', {
         name: 'wide',

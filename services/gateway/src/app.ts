@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import ajvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -36,6 +37,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     ...options,
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   const { config } = deps;
 
@@ -142,6 +144,24 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     { prefix: '/v1' },
   );
   return app;
+}
+
+/**
+ * Query strings and params are text, so their numbers and booleans are coerced; a JSON body is
+ * validated as sent: a number where a string is expected is a 400, not a string.
+ */
+function bodiesAsSent(): ValidatorFactory {
+  const coercing = ajvCompiler();
+  const exact = ajvCompiler();
+  return (externalSchemas, options) => {
+    const forText = coercing(externalSchemas, options);
+    const forBodies = exact(externalSchemas, {
+      ...options,
+      mode: undefined,
+      customOptions: { ...options?.customOptions, coerceTypes: false },
+    });
+    return (route) => (route.httpPart === 'body' ? forBodies : forText)(route);
+  };
 }
 
 /** MongoDB or S3 unreachable: a 503 the client may retry, not a 500. */
