@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import ajvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import multipart from '@fastify/multipart';
@@ -38,11 +40,14 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const { config } = deps;
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
     if (error instanceof HttpError) {
+      // A client that stopped sending its body does not keep the connection.
+      if (error.statusCode === 408) reply.header('connection', 'close');
       return reply.code(error.statusCode).send({ error: error.code, message: error.message });
     }
     if (error.validation) {
@@ -57,6 +62,11 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     if (status >= 400 && status < 500) {
       // Fastify's and plugins' own client errors (bad JSON, too large, wrong content type…).
       return reply.code(status).send({ error: error.code ?? 'BAD_REQUEST', message: error.message });
+    }
+    if (error.code === 'FST_ERR_HANDLER_TIMEOUT') {
+      request.log.error({ err: error }, 'request took longer than its handlerTimeout');
+      const late = unavailable('the request took too long to complete; try again shortly');
+      return reply.code(late.statusCode).send({ error: late.code, message: late.message });
     }
     if (isDependencyOutage(error)) {
       request.log.error({ err: error }, 'dependency unavailable');
@@ -125,6 +135,8 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         // Each check loads a whole model into memory in a worker thread: one at a time.
         modelChecks: new ConcurrencyLimit(1),
         modelCheckTimeoutMs: config.MODEL_CHECK_TIMEOUT_SECONDS * 1000,
+        bodyIdleMs: config.BODY_IDLE_SECONDS * 1000,
+        handlerTimeoutMs: options.handlerTimeout ?? 0,
       });
       await v1.register(classificationsRoutes, {
         db: deps.db,
@@ -136,6 +148,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         metadata,
         imageChecks: new ConcurrencyLimit(4),
         maxImageBytes: config.MAX_IMAGE_BYTES,
+        bodyIdleMs: config.BODY_IDLE_SECONDS * 1000,
         maxImagePixels: config.MAX_IMAGE_PIXELS,
         ratioTolerance: config.RATIO_TOLERANCE,
       });
@@ -144,6 +157,31 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     { prefix: '/v1' },
   );
   return app;
+}
+
+/**
+ * Errors of Node's HTTP parser, before any route runs (a malformed request line or header, a
+ * body that ends before its Content-Length, requestTimeout): answered in the API's error shape
+ * when the socket still takes it, then the connection is closed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'REQUEST_TIMEOUT', 'the request did not arrive in full in time']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HEADERS_TOO_LARGE', 'the request headers are larger than the server takes']
+        : error.code === 'HPE_INVALID_EOF_STATE'
+          ? [400, 'BAD_REQUEST', 'the connection ended before the body its Content-Length announced']
+          : [400, 'BAD_REQUEST', `malformed HTTP request (${error.code ?? error.message})`];
+  if (socket.writable) {
+    const body = JSON.stringify({ error: code, message });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /**

@@ -19,6 +19,8 @@ export const GatewayConfigSchema = Type.Object({
   /** How long loading an uploaded model and running it once may take before it is refused. */
   MODEL_CHECK_TIMEOUT_SECONDS: env.positiveInt(60, 3600),
   MAX_IMAGE_BYTES: env.positiveInt(20 * 1024 * 1024),
+  /** How long a client may send nothing in the middle of a multipart body before the request is dropped (408). */
+  BODY_IDLE_SECONDS: env.positiveInt(30, 110),
   /** Decoded pixels (width × height) an image may have: guards against decompression bombs. */
   MAX_IMAGE_PIXELS: env.positiveInt(50_000_000),
   /** Relative tolerance of the dataset ratio rule: |r_image − r_dataset| / r_dataset. */

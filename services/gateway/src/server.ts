@@ -42,8 +42,16 @@ void runService('gateway', logger, async (fail, defer) => {
   });
   const app = await buildApp(
     { config: cfg, db, requests, store, broker, dispatcher, unsent, waiters },
-    // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s; requestTimeout bounds requests.
-    { loggerInstance: logger, requestTimeout: 120_000, connectionTimeout: 0, trustProxy: false },
+    // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s. requestTimeout bounds
+    // receiving a request (headers within Node's headersTimeout, 60 s), handlerTimeout its whole
+    // handling: the body, then the work after it (a model upload adds its model check's bound).
+    {
+      loggerInstance: logger,
+      requestTimeout: 120_000,
+      handlerTimeout: 180_000,
+      connectionTimeout: 0,
+      trustProxy: false,
+    },
   );
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   defer(() => app.close());

@@ -19,6 +19,7 @@ import type { UnsentJobs } from '../dispatch/unsent-jobs';
 import { loadDataset, loadModel, type MetadataCache } from '../lib/access';
 import { page } from '../lib/paging';
 import { inspectImage } from '../lib/image-check';
+import { MultipartReader } from '../lib/multipart';
 import { readUpload } from '../lib/read-upload';
 import { requireUser } from '../plugins/auth';
 import { IdParams, ListClassificationsQuery, SubmitQuery, WaitQuery } from '../schemas';
@@ -34,6 +35,8 @@ export interface ClassificationsRoutesOptions {
   metadata: MetadataCache;
   imageChecks: ConcurrencyLimit;
   maxImageBytes: number;
+  /** How long a client may send nothing while its image is read. */
+  bodyIdleMs: number;
   maxImagePixels: number;
   ratioTolerance: number;
 }
@@ -51,28 +54,32 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
 
   async function readImage(request: FastifyRequest): Promise<Buffer> {
     if (!request.isMultipart()) throw badRequest("send the image as multipart/form-data in the file field 'image'");
-    const file = await request.file({ limits: { fileSize: options.maxImageBytes, files: 1 } });
-    if (!file) throw badRequest("no image: send it in the multipart file field 'image'");
-    if (file.fieldname !== 'image') {
-      file.file.resume();
-      throw badRequest(`unexpected file field '${file.fieldname}'; send the image in 'image'`);
-    }
-    let bytes: Buffer;
+    const form = new MultipartReader(request, {
+      limits: { files: 1, fields: 0, parts: 1, fileSize: options.maxImageBytes },
+      form: "one file, in the file field 'image'",
+      tooLargeMessage: `the image is larger than the limit of ${options.maxImageBytes} bytes`,
+      idleMs: options.bodyIdleMs,
+    });
     try {
-      bytes = await readUpload(
-        file.file,
-        Number(request.headers['content-length']) || undefined,
-        options.maxImageBytes,
-      );
-      if (file.file.truncated) throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
-    } catch (error) {
-      if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
-        throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
+      // Read to the end: a second part, whatever it is, is refused rather than ignored.
+      let bytes: Buffer | null = null;
+      for (let part = await form.next(); part; part = await form.next()) {
+        if (part.type !== 'file' || part.fieldname !== 'image') {
+          throw badRequest(
+            `unexpected ${part.type} '${part.fieldname}'; send only the image, in the file field 'image'`,
+          );
+        }
+        bytes = await form.read(part, (file) =>
+          readUpload(file.file, Number(request.headers['content-length']) || undefined, options.maxImageBytes),
+        );
+        if (part.file.truncated) throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
       }
-      throw error;
+      if (!bytes) throw badRequest("no image: send it in the multipart file field 'image'");
+      if (bytes.length === 0) throw badRequest('the image file is empty');
+      return bytes;
+    } finally {
+      form.close();
     }
-    if (bytes.length === 0) throw badRequest('the image file is empty');
-    return bytes;
   }
 
   async function submit(

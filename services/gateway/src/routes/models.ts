@@ -16,6 +16,7 @@ import { loadDataset, loadModel } from '../lib/access';
 import { page } from '../lib/paging';
 import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import { checkModelFile } from '../lib/model-check';
+import { MultipartReader } from '../lib/multipart';
 import { modelView } from '../lib/views';
 import { requireUser } from '../plugins/auth';
 import { IdParams, ListQuery, SetDefaultModelBody } from '../schemas';
@@ -27,10 +28,17 @@ export interface ModelsRoutesOptions {
   tmpDir: string | undefined;
   modelChecks: ConcurrencyLimit;
   modelCheckTimeoutMs: number;
+  /** How long a client may send nothing while its upload is read. */
+  bodyIdleMs: number;
+  /** The server's bound on a request (its handlerTimeout, 0 for none); an upload has its model check on top. */
+  handlerTimeoutMs: number;
 }
 
 /** Room for 10 000 labels of 128 characters in the 'labels' field. */
 const MAX_FIELD_BYTES = 2 * 1024 * 1024;
+
+const FORM_FIELDS = ['name', 'labels', 'input_spec'] as const;
+type FormField = (typeof FORM_FIELDS)[number];
 
 function parseLabels(raw: string | undefined): string[] {
   if (raw === undefined)
@@ -92,6 +100,8 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
         params: IdParams,
         consumes: ['multipart/form-data'],
       },
+      // The server's bound on a request, plus the model check's own.
+      ...(options.handlerTimeoutMs > 0 && { handlerTimeout: options.handlerTimeoutMs + options.modelCheckTimeoutMs }),
     },
     async (request, reply) => {
       const { userId } = requireUser(request);
@@ -100,15 +110,24 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
 
       const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'cxr-model-'));
       const path = join(dir, 'model.onnx');
+      const form = new MultipartReader(request, {
+        limits: {
+          files: 1,
+          fields: FORM_FIELDS.length,
+          parts: FORM_FIELDS.length + 1,
+          fileSize: options.maxModelBytes,
+          fieldSize: MAX_FIELD_BYTES,
+        },
+        form: `the fields ${FORM_FIELDS.join(', ')} and one file, in the file field 'file'`,
+        tooLargeMessage: `the model is larger than the limit of ${options.maxModelBytes} bytes`,
+        idleMs: options.bodyIdleMs,
+      });
       try {
-        const fields: Record<string, string> = {};
+        const fields: Partial<Record<FormField, string>> = {};
         let sha256: string | null = null;
-        for await (const part of request.parts({
-          limits: { fileSize: options.maxModelBytes, files: 1, fieldSize: MAX_FIELD_BYTES },
-        })) {
+        for (let part = await form.next(); part; part = await form.next()) {
           if (part.type === 'file') {
             if (part.fieldname !== 'file') {
-              part.file.resume();
               throw badRequest(`unexpected file field '${part.fieldname}'; send the model in 'file'`);
             }
             const hash = createHash('sha256');
@@ -118,12 +137,19 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
                 done(null, chunk);
               },
             });
-            await pipeline(part.file, tap, createWriteStream(path));
+            await form.read(part, (file) => pipeline(file.file, tap, createWriteStream(path)));
             if (part.file.truncated)
               throw tooLarge(`the model is larger than the limit of ${options.maxModelBytes} bytes`);
             sha256 = hash.digest('hex');
-          } else if (typeof part.value === 'string') {
-            fields[part.fieldname] = part.value;
+          } else {
+            const name = part.fieldname as FormField;
+            if (!FORM_FIELDS.includes(name)) {
+              throw badRequest(`unexpected field '${part.fieldname}'; the fields are ${FORM_FIELDS.join(', ')}`);
+            }
+            if (fields[name] !== undefined) throw badRequest(`the field '${name}' is sent twice`);
+            if (part.valueTruncated) throw tooLarge(`the field '${name}' is longer than ${MAX_FIELD_BYTES} bytes`);
+            // A field sent as application/json arrives parsed; the checks below read its text.
+            fields[name] = typeof part.value === 'string' ? part.value : JSON.stringify(part.value);
           }
         }
         if (!sha256) throw badRequest("no model file: send the ONNX file in the form field 'file'");
@@ -184,6 +210,7 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
           .header('location', `/v1/models/${String(modelId)}`)
           .send(modelView(created.toObject(), fresh?.default_model));
       } finally {
+        form.close();
         await rm(dir, { recursive: true, force: true });
       }
     },
