@@ -129,6 +129,24 @@ describe('bad input gets a 4xx that says what is wrong and leaves nothing behind
       await noRequests();
     });
 
+    it('refuses a small file that is huge decoded (16-bit RGBA), from its header alone', async () => {
+      // 8200x4100 is under the 50 M pixel limit; at 4 channels of 16 bits it is 269 MB decoded.
+      const png = await sharp({
+        create: { width: 8200, height: 4100, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 1 } },
+      })
+        .toColourspace('rgb16')
+        .png()
+        .toBuffer();
+      expect(png.length).toBeLessThan(2_000_000);
+      const response = await submit(png);
+      expect(response.status).toBe(422);
+      expect(response.body).toMatchObject({ error: 'IMAGE_RULES' });
+      expect(response.body.message).toBe(
+        'image is 8200x4100 with 4 channel(s) of 16 bits, 268960000 bytes decoded; the limit is 268435456 bytes',
+      );
+      await noRequests();
+    });
+
     it('refuses a file that is not an image, and an image format it does not take', async () => {
       const text = await submit(Buffer.from('hello, I am a text file'), 'x.txt');
       expect(text.status).toBe(415);

@@ -150,6 +150,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         maxImageBytes: config.MAX_IMAGE_BYTES,
         bodyIdleMs: config.BODY_IDLE_SECONDS * 1000,
         maxImagePixels: config.MAX_IMAGE_PIXELS,
+        maxImageDecodedBytes: config.MAX_IMAGE_DECODED_BYTES,
         ratioTolerance: config.RATIO_TOLERANCE,
       });
       v1.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

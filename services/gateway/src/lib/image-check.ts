@@ -26,7 +26,16 @@ export async function inspectImage(bytes: Buffer, rules: ImageRules): Promise<In
   const width = metadata.autoOrient?.width ?? metadata.width;
   const height = metadata.autoOrient?.height ?? metadata.height;
   if (!width || !height) throw unprocessable('the image has no width or height', 'IMAGE_INVALID');
-  const violation = imageRuleViolation(width, height, rules);
+  const violation = imageRuleViolation(width, height, rules, {
+    channels: metadata.channels ?? 1,
+    // 8-bit samples unless the header says 16 (PNG may); anything else counts as 4 bytes.
+    bytesPerSample:
+      metadata.depth === 'uchar' || metadata.depth === 'char'
+        ? 1
+        : metadata.depth === 'ushort' || metadata.depth === 'short'
+          ? 2
+          : 4,
+  });
   if (violation) throw unprocessable(violation, 'IMAGE_RULES');
   return { format: metadata.format, width, height };
 }

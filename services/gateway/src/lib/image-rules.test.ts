@@ -6,6 +6,7 @@ const rules: ImageRules = {
   maintainRatio: true,
   ratioTolerance: 0.01,
   maxPixels: 1_000_000,
+  maxDecodedBytes: 2_000_000,
 };
 
 describe('imageRuleViolation', () => {
@@ -30,5 +31,16 @@ describe('imageRuleViolation', () => {
 
   it('refuses more pixels than the limit before anything else', () => {
     expect(imageRuleViolation(2000, 1000, rules)).toMatch(/limit is 1000000 pixels/);
+  });
+
+  it('refuses an image whose decoded size is over the limit, counting channels and bit depth', () => {
+    const open = { ...rules, maintainRatio: false };
+    // 1,000,000 pixels: under the pixel limit; 8-bit grey is 1 MB, 16-bit RGBA 8 MB.
+    expect(imageRuleViolation(1000, 1000, open, { channels: 1, bytesPerSample: 1 })).toBeNull();
+    expect(imageRuleViolation(1000, 1000, open, { channels: 2, bytesPerSample: 1 })).toBeNull();
+    expect(imageRuleViolation(1000, 1000, open, { channels: 4, bytesPerSample: 2 })).toBe(
+      'image is 1000x1000 with 4 channel(s) of 16 bits, 8000000 bytes decoded; the limit is 2000000 bytes',
+    );
+    expect(imageRuleViolation(1000, 1000, open, { channels: 3, bytesPerSample: 1 })).toMatch(/3000000 bytes decoded/);
   });
 });

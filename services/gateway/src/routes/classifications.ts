@@ -38,6 +38,7 @@ export interface ClassificationsRoutesOptions {
   /** How long a client may send nothing while its image is read. */
   bodyIdleMs: number;
   maxImagePixels: number;
+  maxImageDecodedBytes: number;
   ratioTolerance: number;
 }
 
@@ -104,6 +105,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         maintainRatio: dataset.maintain_ratio,
         ratioTolerance: options.ratioTolerance,
         maxPixels: options.maxImagePixels,
+        maxDecodedBytes: options.maxImageDecodedBytes,
       }),
     );
     const sha256 = createHash('sha256').update(bytes).digest('hex');
