@@ -73,4 +73,36 @@ describe('preprocess', () => {
     // The same image at exactly the limit decodes: the refusal above was the limit, not the image.
     await expect(preprocess(image, spec, false, 100 * 100)).resolves.toHaveLength(2 * 2);
   });
+
+  describe('refuses damaged data instead of guessing pixels', () => {
+    const grey = (width: number, height: number) =>
+      sharp(Buffer.from(Array.from({ length: width * height }, (_, i) => (i * 7 + (i >> 8) * 3) & 255)), {
+        raw: { width, height, channels: 1 },
+      });
+
+    it('a PNG whose IDAT checksum is wrong', async () => {
+      const png = Buffer.from(await grey(256, 256).png().toBuffer());
+      await expect(preprocess(png, base, false, 1e6)).resolves.toHaveLength(12);
+      const idat = png.indexOf('IDAT');
+      png[idat + 4 + png.readUInt32BE(idat - 4)]! ^= 0xff; // first byte of the chunk's CRC
+      await expect(preprocess(png, base, false, 1e6)).rejects.toThrow(/libpng read error/);
+    });
+
+    it('a JPEG with garbage in its entropy-coded data that libjpeg notices (it only warns)', async () => {
+      const spec = { ...base, width: 224, height: 224 };
+      const jpeg = Buffer.from(await grey(256, 256).jpeg({ quality: 90 }).toBuffer());
+      await expect(preprocess(jpeg, spec, false, 1e6)).resolves.toHaveLength(3 * 224 * 224);
+      const sos = jpeg.indexOf(Buffer.from([0xff, 0xda]));
+      const scan = sos + 2 + jpeg.readUInt16BE(sos + 2);
+      // 64 pseudo-random bytes (no 0xFF, so no marker) that break the Huffman stream. JPEG has no
+      // checksum: garbage that happens to decode cleanly cannot be told from an image.
+      let x = 4;
+      for (let i = 0; i < 64; i++) {
+        x = (x * 1103515245 + 12345) % 2147483648;
+        jpeg[scan + 200 + i] = (x >> 16) % 255;
+      }
+      await expect(sharp(jpeg, { failOn: 'error' }).raw().toBuffer()).resolves.toBeInstanceOf(Buffer);
+      await expect(preprocess(jpeg, spec, false, 1e6)).rejects.toThrow(/Corrupt JPEG data/);
+    });
+  });
 });

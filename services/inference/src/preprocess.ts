@@ -3,7 +3,8 @@ import type { InputSpec } from '@cxr/contracts';
 
 /**
  * Decodes an image into the model's input tensor data (batch of one), strictly: truncated or
- * damaged data (a bad CRC, garbage in the entropy-coded data) is an error, never a guess. With `keepAspectRatio`
+ * damaged data (a bad CRC, garbage in the entropy-coded data) is an error, never a guess. libjpeg
+ * reports damaged entropy-coded data only as a warning ("Corrupt JPEG data"), so warnings fail too. With `keepAspectRatio`
  * the image is letterboxed (fitted whole, padded with black) so it is never distorted;
  * otherwise it is stretched to the input size. Pixels become (p/255 − mean[c]) / std[c].
  */
@@ -13,7 +14,7 @@ export async function preprocess(
   keepAspectRatio: boolean,
   maxPixels: number,
 ): Promise<Float32Array> {
-  let pipeline = sharp(bytes, { failOn: 'error', limitInputPixels: maxPixels })
+  let pipeline = sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels })
     .autoOrient()
     .removeAlpha()
     .resize(spec.width, spec.height, {
