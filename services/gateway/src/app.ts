@@ -11,12 +11,14 @@ import { healthRoute } from '@cxr/lifecycle';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
 import { forbidden, HttpError, unauthorized, unavailable } from './errors';
+import type { BacklogMonitor } from './lib/shedding';
 import type { CompletionWaiters } from './lib/completion-waiters';
 import { MetadataCache } from './lib/access';
 import { ConcurrencyLimit } from './lib/concurrency-limit';
 import type { Dispatcher } from './dispatch/dispatcher';
 import type { UnsentJobs } from './dispatch/unsent-jobs';
 import auth from './plugins/auth';
+import rateLimits from './plugins/rate-limits';
 import { classificationsRoutes } from './routes/classifications';
 import { datasetsRoutes } from './routes/datasets';
 import { modelsRoutes } from './routes/models';
@@ -31,7 +33,12 @@ export interface GatewayDeps {
   dispatcher: Dispatcher;
   unsent: UnsentJobs;
   waiters: CompletionWaiters;
+  /** Sheds submissions while the jobs queue is too deep; none when absent. */
+  backlog?: BacklogMonitor;
 }
+
+/** The routes that queue a job: shed first when the queue is too deep. */
+const SUBMISSIONS = new Set(['/v1/datasets/:id/classifications', '/v1/models/:id/classifications']);
 
 /** Builds the gateway without listening: server.ts listens, tests may `inject`. */
 export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
@@ -94,6 +101,13 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   await app.register(multipart, {
     limits: { fields: 10, fieldSize: 64 * 1024, files: 1, parts: 12, fileSize: config.MAX_IMAGE_BYTES },
   });
+  // Per-IP before authentication (a flood of bad keys costs no key lookups), per-key after it.
+  await app.register(rateLimits, {
+    perIp: config.RATE_LIMIT_PER_IP,
+    perKey: config.RATE_LIMIT_PER_KEY,
+    windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS,
+    exempt: ['/health', '/stats'],
+  });
   await app.register(auth, {
     db: deps.db,
     adminApiKey: config.ADMIN_API_KEY,
@@ -125,6 +139,24 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         )
           metadata.clear();
       });
+      const backlog = deps.backlog;
+      if (backlog?.enabled) {
+        // Refused before the upload is read, from the latest queue sample: no I/O per request.
+        v1.addHook('onRequest', async (request, reply) => {
+          if (request.method !== 'POST' || !SUBMISSIONS.has(request.routeOptions.url ?? '')) return;
+          const verdict = backlog.admit();
+          if (!verdict.shed) return;
+          reply.header('retry-after', verdict.retryAfterSeconds);
+          throw new HttpError(
+            503,
+            'OVERLOADED',
+            `the queue is longer than the workers can drain soon; retry in ${verdict.retryAfterSeconds} s`,
+          );
+        });
+        v1.addHook('onResponse', async (request, reply) => {
+          if (reply.statusCode === 202 && SUBMISSIONS.has(request.routeOptions.url ?? '')) backlog.accepted();
+        });
+      }
       await v1.register(usersRoutes, { db: deps.db });
       await v1.register(datasetsRoutes, { db: deps.db });
       await v1.register(modelsRoutes, {

@@ -30,6 +30,28 @@ export const GatewayConfigSchema = Type.Object({
   ...env.lifecycle,
   /** How often the sweeper looks for due lifecycle timers. */
   SWEEP_INTERVAL_SECONDS: env.positiveInt(5, 3600),
+  /** Requests per window one API key may make (per gateway replica); 0 disables. */
+  RATE_LIMIT_PER_KEY: Type.Integer({ minimum: 0, default: 6000, description: 'an integer from 0 (off) up' }),
+  /** Requests per window one client IP may make, with a key or without (per gateway replica); 0 disables. */
+  RATE_LIMIT_PER_IP: Type.Integer({ minimum: 0, default: 12_000, description: 'an integer from 0 (off) up' }),
+  /** The rate limits' fixed window. */
+  RATE_LIMIT_WINDOW_SECONDS: env.positiveInt(60, 3600),
+  /** Submissions are refused (503) while the jobs queue holds more than the workers drain in this many seconds; 0 disables. */
+  MAX_BACKLOG_SECONDS: Type.Integer({
+    minimum: 0,
+    maximum: 86_400,
+    default: 120,
+    description: 'seconds from 0 (off) to 86400',
+  }),
+  /** Submissions are refused (503) while this many jobs wait in the queue, whatever the drain rate; 0 disables. */
+  MAX_QUEUED_JOBS: Type.Integer({ minimum: 0, default: 10_000, description: 'an integer from 0 (off) up' }),
+  /** Jobs per second the workers are assumed to drain at least, before more is observed (shedding after a cold start). */
+  DRAIN_RATE_FLOOR: Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 10_000,
+    default: 1,
+    description: 'jobs per second, above 0',
+  }),
   TMP_DIR: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;

@@ -6,6 +6,7 @@ import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
 import { loadGatewayConfig } from './config';
 import { CompletionWaiters } from './lib/completion-waiters';
+import { BacklogMonitor } from './lib/shedding';
 import { policyFromSettings } from '@cxr/request-lifecycle';
 import { Dispatcher } from './dispatch/dispatcher';
 import { Sweeper } from './dispatch/sweeper';
@@ -25,10 +26,22 @@ void runService('gateway', logger, async (fail, defer) => {
   broker.on('lost', fail);
   await broker.checkTopology([], [Topology.jobsExchange, Topology.eventsExchange]);
   const waiters = new CompletionWaiters();
+  // The jobs queue's depth, sampled once a second; the drain rate, from the same "request ended" events.
+  const backlog = new BacklogMonitor(async () => (await broker.queueDepth(Topology.jobsQueue)).messages, {
+    maxBacklogSeconds: cfg.MAX_BACKLOG_SECONDS,
+    maxQueuedJobs: cfg.MAX_QUEUED_JOBS,
+    drainRateFloor: cfg.DRAIN_RATE_FLOOR,
+    maxRetryAfterSeconds: 300,
+  });
+  // No shedding on what was seen before the connection dropped.
+  broker.on('disconnected', () => backlog.invalidate());
   await broker.subscribe(Topology.eventsExchange, (content) => {
     try {
       const requestId = (JSON.parse(content.toString()) as { requestId?: unknown }).requestId;
-      if (typeof requestId === 'string') waiters.notify(requestId);
+      if (typeof requestId === 'string') {
+        waiters.notify(requestId);
+        backlog.ended();
+      }
     } catch {
       logger.warn('ignored an event that is not JSON');
     }
@@ -41,7 +54,7 @@ void runService('gateway', logger, async (fail, defer) => {
     void unsent.flush((job) => dispatcher.publish(job.doc, job.token, job.target), logger);
   });
   const app = await buildApp(
-    { config: cfg, db, requests, store, broker, dispatcher, unsent, waiters },
+    { config: cfg, db, requests, store, broker, dispatcher, unsent, waiters, backlog },
     // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s. requestTimeout bounds
     // receiving a request (headers within Node's headersTimeout, 60 s), handlerTimeout its whole
     // handling: the body, then the work after it (a model upload adds its model check's bound).
@@ -55,6 +68,8 @@ void runService('gateway', logger, async (fail, defer) => {
   );
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   defer(() => app.close());
+  backlog.start();
+  defer(() => backlog.stop());
 
   const sweeper = new Sweeper(
     { requests, models: db.models, dispatcher, store, logger },
