@@ -84,6 +84,33 @@ describe("a second user can neither see nor change the first user's dataset and 
     expect(stored?.secret_hash).not.toContain(secret);
   });
 
+  it("lets no one revoke another user's key, not even an admin: only its owner can", async () => {
+    const tablet = await dora.post<{ id: string; key: string }>('/v1/users/me/api-keys', { name: 'tablet' });
+    expect(tablet.status).toBe(201);
+    const dorasTablet = dora.withKey(tablet.body.key);
+    const made = await admin.post<{ api_key: { key: string } }>('/v1/users', { username: 'ada', is_admin: true });
+    expect(made.status).toBe(201);
+    const ada = admin.withKey(made.body.api_key.key);
+    const path = `/v1/users/me/api-keys/${tablet.body.id}`;
+
+    // A user's revocation reaches only their own keys: another's key is as unknown as a made-up one.
+    const byEve = await eve.delete(path);
+    expect(byEve.status).toBe(404);
+    expect(byEve.body).toEqual({ error: 'NOT_FOUND', message: 'API key not found' });
+    expect((await ada.delete(path)).status).toBe(404);
+    // The bootstrap admin key can only create users.
+    expect((await admin.delete(path)).status).toBe(401);
+    expect((await dorasTablet.get('/v1/users/me')).body.username).toBe('dora');
+    const listed = await dora.get<{ items: { id: string; revoked_at: string | null }[] }>('/v1/users/me/api-keys');
+    expect(listed.body.items.find((k) => k.id === tablet.body.id)?.revoked_at).toBeNull();
+
+    // Its owner can, once.
+    expect((await dora.delete(path)).status).toBe(204);
+    expect((await dorasTablet.get('/v1/users/me')).status).toBe(401);
+    expect((await dora.delete(path)).status).toBe(404);
+    expect((await dora.get('/v1/users/me')).body.username).toBe('dora');
+  });
+
   it('lets a user rename themselves; the username must stay unique', async () => {
     expect((await eve.patch('/v1/users/me', { username: 'eve2' })).body.username).toBe('eve2');
     expect((await eve.patch('/v1/users/me', { username: 'dora' })).status).toBe(409);

@@ -31,7 +31,16 @@ export function loadConfig<T extends TObject>(
     if (raw !== undefined && raw !== '') picked[key] = raw;
   }
   const withDefaults = Value.Default(schema, picked);
-  const converted = Value.Convert(schema, withDefaults);
+  const converted = Value.Convert(schema, withDefaults) as Record<string, unknown>;
+  // TypeBox's conversion is lenient with numbers (parseInt: "2.5" → 2, "1e3" → 1, "0x10" → 16,
+  // "true" → 1); a number is read here only when written as one, anything else is refused below.
+  for (const key of Object.keys(schema.properties)) {
+    const raw = source[key];
+    const type = (schema.properties[key] as { type?: unknown }).type;
+    if (raw !== undefined && raw !== '' && (type === 'integer' || type === 'number')) {
+      converted[key] = strictNumber(raw, type);
+    }
+  }
   if (Value.Check(schema, converted)) return converted;
 
   const issues: ConfigIssue[] = [];
@@ -46,6 +55,15 @@ export function loadConfig<T extends TObject>(
     });
   }
   throw new ConfigError(issues);
+}
+
+const INTEGER = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** The number a variable spells in decimal, or the text as it is (so the schema check refuses it). */
+function strictNumber(raw: string, type: 'integer' | 'number'): number | string {
+  const text = raw.trim();
+  return (type === 'integer' ? INTEGER : DECIMAL).test(text) ? Number(text) : raw;
 }
 
 function describe(message: string, schema: unknown): string {
