@@ -4,6 +4,7 @@ import { renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm } from '@cxr/client';
 import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
+import { waitFor } from '../support/wait';
 
 jest.setTimeout(120_000);
 
@@ -149,6 +150,47 @@ describe('backlog shedding: with no worker, submissions beyond the backlog get 5
     expect(Number(shed.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(await shed.json()).toMatchObject({ error: 'OVERLOADED' });
     expect((await fetch(system.healthUrl('gateway'))).status).toBe(200);
+  });
+
+  it('refuses a submission past MAX_SUBMISSIONS_IN_FLIGHT at once, and takes one again when a slot is free', async () => {
+    await system.kill('gateway');
+    await system.start('gateway', { MAX_QUEUED_JOBS: '0', MAX_BACKLOG_SECONDS: '0', MAX_SUBMISSIONS_IN_FLIGHT: '1' });
+    // One upload holds the only slot: its headers and the start of its body, the rest withheld.
+    const boundary = randomBytes(8).toString('hex');
+    const held = httpRequest(`${system.gatewayUrl}/v1/datasets/${datasetId}/classifications`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${bob.apiKey}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-length': String(1024 * 1024),
+      },
+    });
+    held.on('error', () => undefined);
+    held.write(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\n\r\n`);
+    // Its headers reach the gateway soon; until then a submission may still be taken.
+    await waitFor(
+      'the held upload to take the slot',
+      async () => (await submit()).status,
+      (status) => status === 503,
+    );
+    const refused = await fetch(`${system.gatewayUrl}/v1/datasets/${datasetId}/classifications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bob.apiKey}` },
+      body: imageForm(image),
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    const body = (await refused.json()) as { error: string; message: string };
+    expect(body.error).toBe('OVERLOADED');
+    expect(body.message).toMatch(/taking 1 submissions already; retry in 1 s/);
+    expect((await fetch(system.healthUrl('gateway'))).status).toBe(200);
+    // The client gives up: its slot is freed.
+    held.destroy();
+    await waitFor(
+      'a submission to be taken again',
+      async () => (await submit()).status,
+      (status) => status === 202,
+    );
   });
 
   it('does not shed with shedding off', async () => {

@@ -139,6 +139,26 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         )
           metadata.clear();
       });
+      // Submissions this gateway is reading or storing at once: beyond the limit a new one is
+      // refused before its upload is read, so answers stay fast and memory stays bounded (each
+      // holds at most MAX_IMAGE_BYTES).
+      let submitting = 0;
+      if (config.MAX_SUBMISSIONS_IN_FLIGHT > 0) {
+        v1.addHook('onRequest', async (request, reply) => {
+          if (request.method !== 'POST' || !SUBMISSIONS.has(request.routeOptions.url ?? '')) return;
+          if (submitting >= config.MAX_SUBMISSIONS_IN_FLIGHT) {
+            reply.header('retry-after', 1);
+            throw new HttpError(
+              503,
+              'OVERLOADED',
+              `this gateway is taking ${submitting} submissions already; retry in 1 s`,
+            );
+          }
+          submitting += 1;
+          // 'close' comes once however the exchange ends: answered, failed or abandoned.
+          reply.raw.once('close', () => (submitting -= 1));
+        });
+      }
       const backlog = deps.backlog;
       if (backlog?.enabled) {
         // Refused before the upload is read, from the latest queue sample: no I/O per request.

@@ -23,6 +23,13 @@ export const GatewayConfigSchema = Type.Object({
   BODY_IDLE_SECONDS: env.positiveInt(30, 110),
   /** Decoded pixels (width × height) an image may have: guards against decompression bombs. */
   MAX_IMAGE_PIXELS: env.positiveInt(50_000_000),
+  /** Submissions one gateway reads and stores at once; more are answered 503 with Retry-After at once. Its memory for uploads stays under this × MAX_IMAGE_BYTES. 0: no limit. */
+  MAX_SUBMISSIONS_IN_FLIGHT: Type.Integer({
+    minimum: 0,
+    maximum: 10_000,
+    default: 32,
+    description: 'an integer from 0 to 10000',
+  }),
   /** Bytes an image may take decoded (pixels × channels × bytes per sample): 256 MiB holds a 16-bit 8192² grey radiograph or an 8-bit RGB 9000²; a 7000² 16-bit RGBA (392 MB) is refused. */
   MAX_IMAGE_DECODED_BYTES: env.positiveInt(256 * 1024 * 1024),
   /** Relative tolerance of the dataset ratio rule: |r_image − r_dataset| / r_dataset. */

@@ -1,0 +1,193 @@
+// A flood against the system `./cxr up` started: N submissions of the demo image, C at a time,
+// as fast as the gateway answers, from one API key and one address. Prints how many were
+// accepted (202) and shed (429 or 503, each with its Retry-After), the answer times (p50, p99,
+// max), the gateway's peak RSS, and then waits for every accepted request to end. Exit code 1 when
+// an answer was neither of those, came without Retry-After when shed, or an accepted request did
+// not end classified.
+//   npm run flood -- [--requests 2000] [--concurrency 300] [--timeout 600]
+import * as http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { renderSample } from '@cxr/demo-model';
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+interface Answer {
+  status: number;
+  ms: number;
+  retryAfter: string | undefined;
+  id: string | undefined;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      requests: { type: 'string', default: '2000' },
+      concurrency: { type: 'string', default: '300' },
+      timeout: { type: 'string', default: '600' },
+    },
+  });
+  const total = Number(values.requests);
+  const concurrency = Number(values.concurrency);
+  const timeoutMs = Number(values.timeout) * 1000;
+  if (![total, concurrency, timeoutMs].every((n) => Number.isInteger(n) && n > 0))
+    throw new Error('--requests, --concurrency and --timeout take whole numbers above 0');
+  const state = resolve(process.env.CXR_STATE_DIR ?? join(__dirname, '../../.state/dev'));
+  const { apiKey, datasetId } = JSON.parse(readFileSync(join(state, 'demo.json'), 'utf8')) as {
+    apiKey: string;
+    datasetId: string;
+  };
+  const gatewayUrl = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
+  const gatewayPid = Number(readFileSync(join(state, 'services/gateway.child.pid'), 'utf8').trim());
+
+  const image = await renderSample('striped', { width: 512, height: 512, seed: 7 });
+  const boundary = `----cxr-flood-${randomBytes(12).toString('hex')}`;
+  const body = Buffer.concat([
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\nContent-Type: image/png\r\n\r\n`,
+    ),
+    image,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const post = () =>
+    new Promise<Answer>((done, fail) => {
+      const t0 = performance.now();
+      const request = http.request(
+        `${gatewayUrl}/v1/datasets/${datasetId}/classifications`,
+        {
+          method: 'POST',
+          agent,
+          headers: {
+            authorization: `Bearer ${apiKey}`,
+            'content-type': `multipart/form-data; boundary=${boundary}`,
+            'content-length': body.length,
+          },
+        },
+        (response) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (piece: string) => (text += piece));
+          response.on('end', () => {
+            let id: string | undefined;
+            try {
+              id = (JSON.parse(text) as { id?: string }).id;
+            } catch {
+              // not JSON: counted by its status
+            }
+            const retryAfter = response.headers['retry-after'];
+            done({ status: response.statusCode ?? 0, ms: performance.now() - t0, retryAfter, id });
+          });
+        },
+      );
+      request.on('error', fail);
+      request.end(body);
+    });
+
+  let peakRssMiB = 0;
+  const sampler = setInterval(() => {
+    try {
+      const hwm = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${gatewayPid}/status`, 'utf8'));
+      if (hwm) peakRssMiB = Math.max(peakRssMiB, Number(hwm[1]) / 1024);
+    } catch {
+      // the gateway restarted: its new pid is not followed
+    }
+  }, 100);
+
+  const answers: Answer[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next += 1;
+        answers.push(await post().catch(() => ({ status: 0, ms: NaN, retryAfter: undefined, id: undefined })));
+      }
+    }),
+  );
+  const wall = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  agent.destroy();
+
+  const byStatus = new Map<number, number>();
+  for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
+  const shed = answers.filter((a) => a.status === 429 || a.status === 503);
+  const shedWithoutRetryAfter = shed.filter((a) => a.retryAfter === undefined).length;
+  const times = answers.map((a) => a.ms).filter((ms) => Number.isFinite(ms));
+  times.sort((a, b) => a - b);
+  const accepted = answers.filter((a) => a.status === 202 && a.id).map((a) => a.id!);
+  console.log(`flood: ${total} submissions, ${concurrency} at a time, one key, in ${wall.toFixed(1)} s`);
+  console.log(
+    `answers: ${[...byStatus]
+      .sort((a, b) => a[0] - b[0])
+      .map(([status, n]) => `${status === 0 ? 'connection error' : status} ${n}`)
+      .join(', ')}; shed without Retry-After: ${shedWithoutRetryAfter}`,
+  );
+  const timesOf = (status: number) =>
+    answers
+      .filter((a) => a.status === status && Number.isFinite(a.ms))
+      .map((a) => a.ms)
+      .sort((a, b) => a - b);
+  console.log(
+    `answer time: p50 ${percentile(times, 50).toFixed(0)} ms, p99 ${percentile(times, 99).toFixed(0)} ms, ` +
+      `max ${times[times.length - 1]?.toFixed(0) ?? '-'} ms (${[...byStatus.keys()]
+        .sort()
+        .map((status) => `${status}: p99 ${percentile(timesOf(status), 99).toFixed(0)} ms`)
+        .join(', ')}); gateway peak RSS during the flood ${peakRssMiB.toFixed(0)} MiB`,
+  );
+
+  // Every accepted request must end, classified.
+  const ends = new Map<string, string>();
+  const deadline = Date.now() + timeoutMs;
+  const drainStarted = performance.now();
+  for (const id of accepted) {
+    for (;;) {
+      const state = await new Promise<string>((done) => {
+        http
+          .get(
+            `${gatewayUrl}/v1/classifications/${id}?wait=30`,
+            { headers: { authorization: `Bearer ${apiKey}` } },
+            (response) => {
+              let text = '';
+              response.setEncoding('utf8');
+              response.on('data', (piece: string) => (text += piece));
+              response.on('end', () => {
+                try {
+                  done((JSON.parse(text) as { state?: string }).state ?? `HTTP ${response.statusCode}`);
+                } catch {
+                  done(`HTTP ${response.statusCode}`);
+                }
+              });
+            },
+          )
+          .on('error', () => done('unreachable'));
+      });
+      if (state === 'classified' || state === 'failed' || Date.now() > deadline) {
+        ends.set(id, state);
+        break;
+      }
+      if (state === 'unreachable' || state.startsWith('HTTP 429')) await sleep(1000);
+    }
+  }
+  const ended = new Map<string, number>();
+  for (const s of ends.values()) ended.set(s, (ended.get(s) ?? 0) + 1);
+  console.log(
+    `accepted ${accepted.length}: ${[...ended].map(([s, n]) => `${s} ${n}`).join(', ')} ` +
+      `(all ended ${((performance.now() - drainStarted) / 1000).toFixed(1)} s after the flood)`,
+  );
+  const bad =
+    answers.some((a) => ![202, 429, 503].includes(a.status)) ||
+    shedWithoutRetryAfter > 0 ||
+    [...ends.values()].some((s) => s !== 'classified');
+  if (bad) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  console.error(`[flood] ${(error as Error).message}`);
+  process.exit(1);
+});
