@@ -1,16 +1,29 @@
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { checkDependencies, type Check } from './health';
 
-/** GET /health: each dependency's state, 200 when all are up and 503 otherwise. */
+/**
+ * The probes. GET /live: the process answers (a liveness probe: restart it only when this
+ * fails). GET /ready: each dependency's state, 200 when all are up and 503 otherwise (a
+ * readiness probe: take it out of service, do not restart it; a worker whose dependency is down
+ * has already paused its consumers). GET /health is /ready under its older name.
+ */
 export const healthRoute: FastifyPluginAsync<{ checks: Record<string, Check> }> = async (app, { checks }) => {
-  app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
+  const ready = async (_request: FastifyRequest, reply: FastifyReply) => {
     const report = await checkDependencies(checks);
     return reply.code(report.status === 'ok' ? 200 : 503).send(report);
-  });
+  };
+  app.get('/live', { schema: { hide: true } }, async () => ({ status: 'live' }));
+  app.get('/ready', { schema: { hide: true } }, ready);
+  app.get('/health', { schema: { hide: true } }, ready);
 };
 
 /**
- * The HTTP face of a worker service: GET /health with each dependency's state, and its
+ * The HTTP face of a worker service: the probes (GET /live, /ready and /health), and its
  * counters as JSON at GET /stats. It never listens by itself.
  */
 export function buildHealthApp(checks: Record<string, Check>, stats: () => Record<string, unknown>): FastifyInstance {

@@ -106,7 +106,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     perIp: config.RATE_LIMIT_PER_IP,
     perKey: config.RATE_LIMIT_PER_KEY,
     windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS,
-    exempt: ['/health', '/stats'],
+    exempt: ['/live', '/ready', '/health', '/stats'],
   });
   await app.register(auth, {
     db: deps.db,
