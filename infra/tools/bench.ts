@@ -10,7 +10,7 @@
 // `--stored N` first fills the database with finished requests up to N, so cost against history
 // is one flag. Prints every figure it measured; nothing here asserts a target.
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -21,6 +21,8 @@ import { classify } from '../../services/inference/src/scores';
 import { formatCeiling, prepareInputs, runCeiling, TOLERANCE, type BenchInputs } from './ceiling';
 import { readEnvFile } from './env-file';
 import { fillHistory, storedRequests } from './history';
+import { multipartFile, postBytes } from './http-upload';
+import { percentile } from './measure';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,10 +33,6 @@ function positive(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} takes a whole number (got ${value})`);
   return n;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 const CLK_TCK = 100;
@@ -228,20 +226,26 @@ async function main(): Promise<void> {
     ).length;
     const figures: LevelFigures[] = [];
     // Each image's multipart body encoded once: the client's own cost is not the system's.
-    const bodies = inputs.images.map((image) => multipartImage(image.bytes, image.format));
+    const agent = new http.Agent({ keepAlive: true });
+    const bodies = inputs.images.map((image) =>
+      multipartFile('image', image.bytes, `xray.${image.format === 'png' ? 'png' : 'jpg'}`, `image/${image.format}`),
+    );
     const submit = async (i: number): Promise<{ ms: number; acceptedMs: number; view: ScoredView }> => {
       const { body, contentType } = bodies[i % distinct]!;
       const t0 = performance.now();
-      const submitted = await postBytes(`${gatewayUrl}/v1/datasets/${target.datasetId}/classifications`, body, {
-        'content-type': contentType,
-        authorization: `Bearer ${apiKey}`,
-      });
-      if (submitted.status !== 202) throw new Error(`submit: ${submitted.status} ${JSON.stringify(submitted.body)}`);
+      const submitted = await postBytes(
+        `${gatewayUrl}/v1/datasets/${target.datasetId}/classifications`,
+        body,
+        { 'content-type': contentType, authorization: `Bearer ${apiKey}` },
+        agent,
+      );
+      if (submitted.status !== 202) throw new Error(`submit: ${submitted.status} ${submitted.text}`);
+      const { id } = JSON.parse(submitted.text) as { id: string };
       const acceptedMs = performance.now() - t0;
-      let view = await client.get<ScoredView>(`/v1/classifications/${submitted.body.id!}?wait=60`);
+      let view = await client.get<ScoredView>(`/v1/classifications/${id}?wait=60`);
       // A long backlog (many replicas scaled down, a slow model) can outlast one long-poll.
       while (view.body.state === 'queued' || view.body.state === 'assigned')
-        view = await client.get<ScoredView>(`/v1/classifications/${submitted.body.id!}?wait=60`);
+        view = await client.get<ScoredView>(`/v1/classifications/${id}?wait=60`);
       if (view.body.state !== 'classified') throw new Error(`request ended ${JSON.stringify(view.body)}`);
       return { ms: performance.now() - t0, acceptedMs, view: view.body };
     };
@@ -317,12 +321,8 @@ async function main(): Promise<void> {
           `; and this bench client ${((own.user + own.system) / 1000 / count).toFixed(1)} ms`,
       );
       const stageLine = [...stages]
-        .map(([stage, values]) => {
-          values.sort((a, b) => a - b);
-          return `${stage.replace(/Ms$/, '')} ${percentile(values, 50).toFixed(1)}`;
-        })
+        .map(([stage, values]) => `${stage.replace(/Ms$/, '')} ${percentile(values, 50).toFixed(1)}`)
         .join(', ');
-      acceptances.sort((a, b) => a - b);
       console.log(
         `  stages, p50 ms: submission answered 202 after ${percentile(acceptances, 50).toFixed(1)}; in the worker ${stageLine} (batchSize in images)`,
       );
@@ -360,45 +360,6 @@ async function main(): Promise<void> {
   } finally {
     await db.close();
   }
-}
-
-const agent = new http.Agent({ keepAlive: true });
-
-/** POSTs ready bytes with node:http (fetch copies a byte body before it sends it). */
-function postBytes(
-  url: string,
-  body: Buffer,
-  headers: Record<string, string>,
-): Promise<{ status: number; body: { id?: string } }> {
-  return new Promise((resolvePost, reject) => {
-    const request = http.request(
-      url,
-      { method: 'POST', agent, headers: { ...headers, 'content-length': body.length } },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (piece: string) => (text += piece));
-        response.on('end', () =>
-          resolvePost({ status: response.statusCode ?? 0, body: JSON.parse(text) as { id?: string } }),
-        );
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
-}
-
-/** A multipart/form-data body with the image in the field 'image', as a browser or curl sends it. */
-function multipartImage(bytes: Buffer, format: 'png' | 'jpeg'): { body: Buffer; contentType: string } {
-  const boundary = `----cxr-bench-${randomBytes(12).toString('hex')}`;
-  const head =
-    `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="xray.${format === 'png' ? 'png' : 'jpg'}"\r\n` +
-    `Content-Type: image/${format}\r\n\r\n`;
-  return {
-    body: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]),
-    contentType: `multipart/form-data; boundary=${boundary}`,
-  };
 }
 
 /** Same labels in the same order, each score within the ceiling's tolerance. */

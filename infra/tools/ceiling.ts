@@ -17,6 +17,7 @@ import { libuvThreads } from '../../services/inference/src/config';
 import { InferenceEngine, type EngineModel } from '../../services/inference/src/inference-engine';
 import { OrtPool } from '../../services/inference/src/ort-pool';
 import { preprocess } from '../../services/inference/src/preprocess';
+import { percentile } from './measure';
 
 export interface ThreadSetting {
   /** ONNX Runtime worker threads (INFERENCE_THREADS). */
@@ -121,11 +122,6 @@ export interface CeilingReport {
   /** Decode + inference of one image alone: the best setting's p50. */
   singleMs: number;
 }
-
-const percentile = (values: number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-};
 
 /** A close match: ORT with other batch sizes and thread counts sums in other orders. */
 export const TOLERANCE = { abs: 1e-4, rel: 1e-4 };

@@ -8,6 +8,7 @@
 // The database is the benchmark's own: --fresh drops it first. Nothing here asserts a target.
 import { createHash } from 'node:crypto';
 import { MongoClient, ObjectId, type Collection, type Db, type Document } from 'mongodb';
+import { percentile } from './measure';
 
 function opt(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -78,10 +79,6 @@ async function fill(coll: Collection, make: (i: number) => Document): Promise<vo
   console.log(`filled ${coll.collectionName}: ${docs - have} docs in ${s.toFixed(1)} s`);
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
 /** Times op(i) for i < n, after one warm-up op(n). */
 async function time(label: string, op: (i: number) => Promise<unknown>): Promise<void> {
   await op(n); // warm-up
@@ -91,7 +88,6 @@ async function time(label: string, op: (i: number) => Promise<unknown>): Promise
     await op(i);
     ms.push(performance.now() - t0);
   }
-  ms.sort((a, b) => a - b);
   console.log(
     `  ${label.padEnd(52)} p50 ${percentile(ms, 50).toFixed(2).padStart(8)} ms   p95 ${percentile(ms, 95)
       .toFixed(2)

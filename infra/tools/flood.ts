@@ -6,16 +6,13 @@
 // not end classified.
 //   npm run flood -- [--requests 2000] [--concurrency 300] [--timeout 600]
 import * as http from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { renderSample } from '@cxr/demo-model';
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
+import { multipartFile, postBytes } from './http-upload';
+import { percentile } from './measure';
 
 interface Answer {
   status: number;
@@ -46,54 +43,31 @@ async function main(): Promise<void> {
   const gatewayPid = Number(readFileSync(join(state, 'services/gateway.child.pid'), 'utf8').trim());
 
   const image = await renderSample('striped', { width: 512, height: 512, seed: 7 });
-  const boundary = `----cxr-flood-${randomBytes(12).toString('hex')}`;
-  const body = Buffer.concat([
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\nContent-Type: image/png\r\n\r\n`,
-    ),
-    image,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
+  const { body, contentType } = multipartFile('image', image, 'x.png', 'image/png');
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const post = () =>
-    new Promise<Answer>((done, fail) => {
-      const t0 = performance.now();
-      const request = http.request(
-        `${gatewayUrl}/v1/datasets/${datasetId}/classifications`,
-        {
-          method: 'POST',
-          agent,
-          headers: {
-            authorization: `Bearer ${apiKey}`,
-            'content-type': `multipart/form-data; boundary=${boundary}`,
-            'content-length': body.length,
-          },
-        },
-        (response) => {
-          let text = '';
-          response.setEncoding('utf8');
-          response.on('data', (piece: string) => (text += piece));
-          response.on('end', () => {
-            let id: string | undefined;
-            try {
-              id = (JSON.parse(text) as { id?: string }).id;
-            } catch {
-              // not JSON: counted by its status
-            }
-            const retryAfter = response.headers['retry-after'];
-            done({ status: response.statusCode ?? 0, ms: performance.now() - t0, retryAfter, id });
-          });
-        },
-      );
-      request.on('error', fail);
-      request.end(body);
-    });
+  const post = async (): Promise<Answer> => {
+    const t0 = performance.now();
+    const response = await postBytes(
+      `${gatewayUrl}/v1/datasets/${datasetId}/classifications`,
+      body,
+      { authorization: `Bearer ${apiKey}`, 'content-type': contentType },
+      agent,
+    );
+    let id: string | undefined;
+    try {
+      id = (JSON.parse(response.text) as { id?: string }).id;
+    } catch {
+      // not JSON: counted by its status
+    }
+    const retryAfter = response.headers['retry-after'];
+    return { status: response.status, ms: performance.now() - t0, retryAfter, id };
+  };
 
   let peakRssMiB = 0;
   const sampler = setInterval(() => {
     try {
-      const hwm = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${gatewayPid}/status`, 'utf8'));
-      if (hwm) peakRssMiB = Math.max(peakRssMiB, Number(hwm[1]) / 1024);
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${gatewayPid}/status`, 'utf8'));
+      if (rss) peakRssMiB = Math.max(peakRssMiB, Number(rss[1]) / 1024);
     } catch {
       // the gateway restarted: its new pid is not followed
     }
@@ -129,10 +103,7 @@ async function main(): Promise<void> {
       .join(', ')}; shed without Retry-After: ${shedWithoutRetryAfter}`,
   );
   const timesOf = (status: number) =>
-    answers
-      .filter((a) => a.status === status && Number.isFinite(a.ms))
-      .map((a) => a.ms)
-      .sort((a, b) => a - b);
+    answers.filter((a) => a.status === status && Number.isFinite(a.ms)).map((a) => a.ms);
   console.log(
     `answer time: p50 ${percentile(times, 50).toFixed(0)} ms, p99 ${percentile(times, 99).toFixed(0)} ms, ` +
       `max ${times[times.length - 1]?.toFixed(0) ?? '-'} ms (${[...byStatus.keys()]
