@@ -1,5 +1,6 @@
 import { buildDemoModel, renderSample, type SampleKind } from '@cxr/demo-model';
 import { Client, createUser, imageForm, modelForm } from '@cxr/client';
+import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
 
 jest.setTimeout(120_000);
@@ -196,19 +197,15 @@ describe('a user classifies chest X-rays through gateway, inference and results'
 
   it('sends the next submission to a new default at once, and refuses a model as soon as it is retired', async () => {
     // Its own dataset: submissions cache datasets and models, and each change must clear that.
-    const dataset = await alice.post('/v1/datasets', {
-      name: 'switching-models',
-      display_name: 'Switching models',
-      img_width: 128,
-      img_height: 128,
-      maintain_ratio: true,
-    });
-    const id = dataset.body.id as string;
+    const { datasetId: id, modelId: firstId } = await datasetWithDemoModel(
+      alice,
+      'switching-models',
+      'Switching models',
+    );
     const demo = buildDemoModel();
-    const first = await alice.post(`/v1/datasets/${id}/models`, modelForm(demo.onnx, demo.labels, demo.inputSpec));
     const second = await alice.post(`/v1/datasets/${id}/models`, modelForm(demo.onnx, demo.labels, demo.inputSpec));
-    expect([first.status, second.status]).toEqual([201, 201]);
-    const [firstId, secondId] = [first.body.id as string, second.body.id as string];
+    expect(second.status).toBe(201);
+    const secondId = second.body.id as string;
     const image = await renderSample('dark', { seed: 21 });
     const modelOf = async (submitted: { body: Record<string, unknown> }) =>
       (await alice.get<RequestView>(`/v1/classifications/${submitted.body.id as string}`)).body.model;

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import ajvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
@@ -39,6 +39,8 @@ export interface GatewayDeps {
 
 /** The routes that queue a job: shed first when the queue is too deep. */
 const SUBMISSIONS = new Set(['/v1/datasets/:id/classifications', '/v1/models/:id/classifications']);
+const isSubmission = (request: FastifyRequest) =>
+  request.method === 'POST' && SUBMISSIONS.has(request.routeOptions.url ?? '');
 
 /** Builds the gateway without listening: server.ts listens, tests may `inject`. */
 export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
@@ -145,7 +147,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
       let submitting = 0;
       if (config.MAX_SUBMISSIONS_IN_FLIGHT > 0) {
         v1.addHook('onRequest', async (request, reply) => {
-          if (request.method !== 'POST' || !SUBMISSIONS.has(request.routeOptions.url ?? '')) return;
+          if (!isSubmission(request)) return;
           if (submitting >= config.MAX_SUBMISSIONS_IN_FLIGHT) {
             reply.header('retry-after', 1);
             throw new HttpError(
@@ -163,7 +165,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
       if (backlog?.enabled) {
         // Refused before the upload is read, from the latest queue sample: no I/O per request.
         v1.addHook('onRequest', async (request, reply) => {
-          if (request.method !== 'POST' || !SUBMISSIONS.has(request.routeOptions.url ?? '')) return;
+          if (!isSubmission(request)) return;
           const verdict = backlog.admit();
           if (!verdict.shed) return;
           reply.header('retry-after', verdict.retryAfterSeconds);
@@ -174,7 +176,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
           );
         });
         v1.addHook('onResponse', async (request, reply) => {
-          if (reply.statusCode === 202 && SUBMISSIONS.has(request.routeOptions.url ?? '')) backlog.accepted();
+          if (reply.statusCode === 202 && isSubmission(request)) backlog.accepted();
         });
       }
       await v1.register(usersRoutes, { db: deps.db });

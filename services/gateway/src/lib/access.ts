@@ -26,26 +26,27 @@ export class MetadataCache {
     this.models = new TtlCache(ttlMs, 10_000);
   }
 
-  async dataset(id: string): Promise<DatasetRecord | null> {
-    const cached = this.datasets.get(id);
-    if (cached !== undefined) return cached;
-    const found = await readDataset(this.db, id);
-    this.datasets.set(id, found);
-    return found;
+  dataset(id: string): Promise<DatasetRecord | null> {
+    return readThrough(this.datasets, id, () => readDataset(this.db, id));
   }
 
-  async model(id: string): Promise<ModelRecord | null> {
-    const cached = this.models.get(id);
-    if (cached !== undefined) return cached;
-    const found = await readModel(this.db, id);
-    this.models.set(id, found);
-    return found;
+  model(id: string): Promise<ModelRecord | null> {
+    return readThrough(this.models, id, () => readModel(this.db, id));
   }
 
   clear(): void {
     this.datasets.clear();
     this.models.clear();
   }
+}
+
+/** The cached record (a missing one too), or the database's, which is then cached. */
+async function readThrough<V>(cache: TtlCache<V | null>, id: string, read: () => Promise<V | null>): Promise<V | null> {
+  const cached = cache.get(id);
+  if (cached !== undefined) return cached;
+  const found = await read();
+  cache.set(id, found);
+  return found;
 }
 
 /** Where loadDataset and loadModel read: the database, or a submission's cache of it. */
