@@ -7,15 +7,20 @@
 // score the system returns is checked against the ceiling's batch-1 reference.
 //   npm run bench -- [--model resnet18|densenet121] [--count 160] [--concurrency 1,16]
 //                    [--replicas 1,2] [--stored N] [--images 8] [--ceiling-images 40] [--ceiling-batches 1,8]
+//                    [--peer celery]
+// `--peer celery` also measures a plain Python peer (FastAPI -> S3 -> Celery -> Redis, see
+// infra/peer/celery/peer.py) on the same model, images and S3 server, at the same concurrencies.
 // `--stored N` first fills the database with finished requests up to N, so cost against history
 // is one flag. Prints every figure it measured; nothing here asserts a target.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { Client, modelForm } from '@cxr/client';
 import { connectDatabase, Types } from '@cxr/db';
+import { ObjectStore } from '@cxr/storage';
 import type { CnnArchitecture } from '@cxr/demo-model';
 import { classify } from '../../services/inference/src/scores';
 import { formatCeiling, prepareInputs, runCeiling, TOLERANCE, type BenchInputs } from './ceiling';
@@ -149,12 +154,35 @@ async function ensureBenchModel(
 }
 
 interface LevelFigures {
-  replicas: number;
+  name: string;
+  /** Whether its scores must match the ceiling's reference (the Celery peer decodes with Pillow, not libvips). */
+  exact: boolean;
   concurrency: number;
   imgPerSec: number;
   p50Ms: number;
   p95Ms: number;
   mismatches: number;
+  /** The largest difference of one score from the ceiling's reference. */
+  maxDelta: number;
+}
+
+interface Submitted {
+  ms: number;
+  /** When the submission was answered 202, for a target that answers before it classifies. */
+  acceptedMs: number | null;
+  scores: { label: string; score: number }[];
+  timings: Record<string, number>;
+}
+
+/** What measureLevel drives: the system, or the Celery peer. */
+interface Target {
+  name: string;
+  exact: boolean;
+  submit: (i: number) => Promise<Submitted>;
+  /** Its processes by name, for CPU and RSS. */
+  processes: () => Map<string, number>;
+  /** Database operations so far, by service and command, where the target counts them. */
+  operations?: () => Promise<Record<string, number>>;
 }
 
 interface ScoredView {
@@ -177,6 +205,8 @@ async function main(): Promise<void> {
     .map((c) => positive('replicas', c));
   const distinct = positive('images', arg('images', '8'));
   const stored = arg('stored', '');
+  const peer = arg('peer', '');
+  if (peer !== '' && peer !== 'celery') throw new Error(`--peer takes celery (got ${peer})`);
   const root = resolve(__dirname, '../..');
   const state = resolve(process.env.CXR_STATE_DIR ?? join(root, '.state/dev'));
   const env = { ...readEnvFile(join(state, 'stack.env')), ...readEnvFile(join(state, 'app-secrets.env')) };
@@ -230,84 +260,153 @@ async function main(): Promise<void> {
     const bodies = inputs.images.map((image) =>
       multipartFile('image', image.bytes, `xray.${image.format === 'png' ? 'png' : 'jpg'}`, `image/${image.format}`),
     );
-    const submit = async (i: number): Promise<{ ms: number; acceptedMs: number; view: ScoredView }> => {
-      const { body, contentType } = bodies[i % distinct]!;
-      const t0 = performance.now();
-      const submitted = await postBytes(
-        `${gatewayUrl}/v1/datasets/${target.datasetId}/classifications`,
-        body,
-        { 'content-type': contentType, authorization: `Bearer ${apiKey}` },
-        agent,
-      );
-      if (submitted.status !== 202) throw new Error(`submit: ${submitted.status} ${submitted.text}`);
-      const { id } = JSON.parse(submitted.text) as { id: string };
-      const acceptedMs = performance.now() - t0;
-      let view = await client.get<ScoredView>(`/v1/classifications/${id}?wait=60`);
-      // A long backlog (many replicas scaled down, a slow model) can outlast one long-poll.
-      while (view.body.state === 'queued' || view.body.state === 'assigned')
-        view = await client.get<ScoredView>(`/v1/classifications/${id}?wait=60`);
-      if (view.body.state !== 'classified') throw new Error(`request ended ${JSON.stringify(view.body)}`);
-      return { ms: performance.now() - t0, acceptedMs, view: view.body };
+    const system: Target = {
+      name: 'system',
+      exact: true,
+      processes: () => stackProcesses(state),
+      operations: () => databaseOperations(admin, resultsStats),
+      submit: async (i) => {
+        const { body, contentType } = bodies[i % distinct]!;
+        const t0 = performance.now();
+        const submitted = await postBytes(
+          `${gatewayUrl}/v1/datasets/${target.datasetId}/classifications`,
+          body,
+          { 'content-type': contentType, authorization: `Bearer ${apiKey}` },
+          agent,
+        );
+        if (submitted.status !== 202) throw new Error(`submit: ${submitted.status} ${submitted.text}`);
+        const { id } = JSON.parse(submitted.text) as { id: string };
+        const acceptedMs = performance.now() - t0;
+        let view = await client.get<ScoredView>(`/v1/classifications/${id}?wait=60`);
+        // A long backlog (many replicas scaled down, a slow model) can outlast one long-poll.
+        while (view.body.state === 'queued' || view.body.state === 'assigned')
+          view = await client.get<ScoredView>(`/v1/classifications/${id}?wait=60`);
+        if (view.body.state !== 'classified') throw new Error(`request ended ${JSON.stringify(view.body)}`);
+        return {
+          ms: performance.now() - t0,
+          acceptedMs,
+          scores: view.body.result?.scores ?? [],
+          timings: view.body.timings,
+        };
+      },
     };
     try {
       for (const replicas of replicaLevels) {
         scale(root, replicas);
         // Warm-up, not counted: every replica loads the model and sizes its buffers.
         for (let round = 0; round < 2; round++)
-          await Promise.all(Array.from({ length: 8 * replicas }, (_, i) => submit(i)));
+          await Promise.all(Array.from({ length: 8 * replicas }, (_, i) => system.submit(i)));
         for (const concurrency of levels) {
-          figures.push(await measureLevel(replicas, concurrency));
+          figures.push(
+            await measureLevel(
+              { ...system, name: `system, ${replicas} replica${replicas > 1 ? 's' : ''}` },
+              concurrency,
+            ),
+          );
         }
       }
     } finally {
       scale(root, Math.max(1, replicasBefore));
     }
+    if (peer === 'celery') {
+      // Its own bucket on the stack's S3 server, emptied and removed afterwards.
+      const peerStore = ObjectStore.fromConfig({
+        endpoint: env.S3_ENDPOINT,
+        region: env.S3_REGION ?? 'us-east-1',
+        accessKeyId: env.S3_ACCESS_KEY_ID ?? '',
+        secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? '',
+        bucket: `cxr-bench-peer-${Date.now().toString(36)}`,
+      });
+      const modelDir = mkdtempSync(join(tmpdir(), 'cxr-peer-model-'));
+      writeFileSync(join(modelDir, 'model.onnx'), inputs.model.onnx);
+      writeFileSync(
+        join(modelDir, 'spec.json'),
+        JSON.stringify({ labels: inputs.model.labels, input_spec: inputs.model.inputSpec, keep_aspect_ratio: false }),
+      );
+      const peerScript = join(root, 'infra/peer/celery/run.sh');
+      try {
+        await peerStore.ensureBucket();
+        log('starting the Celery peer (the first time installs redis-server and a Python venv)');
+        const pids = execFileSync('bash', [peerScript, 'up'], {
+          env: { ...process.env, ...env, S3_BUCKET: peerStore.bucket, PEER_MODEL_DIR: modelDir },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        })
+          .toString()
+          .split('\n')
+          .filter((line) => /^\w+ \d+$/.test(line))
+          .map((line) => line.split(' ') as [string, string]);
+        const peerUrl = `http://127.0.0.1:${process.env.PEER_HTTP_PORT ?? '8190'}/classify?wait=60`;
+        const celery: Target = {
+          name: 'celery peer',
+          exact: false,
+          processes: () => new Map([...pids].map(([name, pid]) => [`peer ${name}`, Number(pid)])),
+          submit: async (i) => {
+            const { body, contentType } = bodies[i % distinct]!;
+            const t0 = performance.now();
+            const answer = await postBytes(peerUrl, body, { 'content-type': contentType }, agent);
+            if (answer.status !== 200) throw new Error(`peer: ${answer.status} ${answer.text}`);
+            const { result } = JSON.parse(answer.text) as { result: { scores: { label: string; score: number }[] } };
+            return { ms: performance.now() - t0, acceptedMs: null, scores: result.scores, timings: {} };
+          },
+        };
+        await Promise.all(Array.from({ length: 8 }, (_, i) => celery.submit(i)));
+        for (const concurrency of levels) figures.push(await measureLevel(celery, concurrency));
+      } finally {
+        execFileSync('bash', [peerScript, 'down'], { stdio: ['ignore', 'ignore', 'inherit'] });
+        rmSync(modelDir, { recursive: true, force: true });
+        await peerStore.destroyBucket();
+        peerStore.close();
+      }
+    }
 
-    async function measureLevel(replicas: number, concurrency: number): Promise<LevelFigures> {
-      const processes = stackProcesses(state);
+    async function measureLevel(subject: Target, concurrency: number): Promise<LevelFigures> {
+      const processes = subject.processes();
       const cpuBefore = new Map([...processes].map(([name, pid]) => [name, treeCpuSeconds(pid)]));
       const ownBefore = process.cpuUsage();
-      const opsBefore = await databaseOperations(admin, resultsStats);
+      const opsBefore = await subject.operations?.();
       const latencies: number[] = [];
       const acceptances: number[] = [];
       const stages = new Map<string, number[]>();
       let mismatches = 0;
+      let maxDelta = 0;
       let next = 0;
       const started = performance.now();
       const worker = async () => {
         while (next < count) {
           const i = next++;
-          const { ms, acceptedMs, view } = await submit(i);
+          const { ms, acceptedMs, scores, timings } = await subject.submit(i);
           latencies.push(ms);
-          acceptances.push(acceptedMs);
-          if (!matches(view.result?.scores ?? [], expected[i % distinct]!.scores)) mismatches += 1;
-          for (const [stage, value] of Object.entries(view.timings))
+          if (acceptedMs !== null) acceptances.push(acceptedMs);
+          const want = expected[i % distinct]!.scores;
+          if (!matches(scores, want)) mismatches += 1;
+          maxDelta = Math.max(maxDelta, scoreDelta(scores, want));
+          for (const [stage, value] of Object.entries(timings))
             stages.set(stage, [...(stages.get(stage) ?? []), value]);
         }
       };
       await Promise.all(Array.from({ length: concurrency }, worker));
       const wall = (performance.now() - started) / 1000;
-      const opsAfter = await databaseOperations(admin, resultsStats);
+      const opsAfter = await subject.operations?.();
       const own = process.cpuUsage(ownBefore);
       latencies.sort((a, b) => a - b);
       const result: LevelFigures = {
-        replicas,
+        name: subject.name,
+        exact: subject.exact,
         concurrency,
         imgPerSec: count / wall,
         p50Ms: percentile(latencies, 50),
         p95Ms: percentile(latencies, 95),
         mismatches,
+        maxDelta,
       };
-      console.log(`\n## ${replicas} inference replica${replicas > 1 ? 's' : ''}, ${concurrency} in flight`);
+      console.log(`\n## ${subject.name}, ${concurrency} in flight`);
       console.log(
         `  throughput ${result.imgPerSec.toFixed(1)} img/s over ${wall.toFixed(1)} s ` +
           `(${(result.imgPerSec / ceiling.best.pipelineImgPerSec).toFixed(2)} x the ceiling); ` +
           `latency p50 ${result.p50Ms.toFixed(0)} ms (ceiling's one image alone ${ceiling.singleMs.toFixed(0)} ms), ` +
           `p95 ${result.p95Ms.toFixed(0)} ms, max ${latencies[latencies.length - 1]!.toFixed(0)} ms`,
       );
-      console.log(
-        `  scores against the ceiling's reference: ${mismatches === 0 ? `all ${count} match` : `${mismatches} MISMATCHES`}`,
-      );
+      console.log(`  scores against the ceiling's reference: ${scoreVerdict(result, count)}`);
       const cpu = [...processes]
         .map(([name, pid]) => [name, treeCpuSeconds(pid) - (cpuBefore.get(name) ?? 0)] as const)
         .filter(([, s]) => s > 0)
@@ -320,24 +419,28 @@ async function main(): Promise<void> {
             .join(', ') +
           `; and this bench client ${((own.user + own.system) / 1000 / count).toFixed(1)} ms`,
       );
-      const stageLine = [...stages]
-        .map(([stage, values]) => `${stage.replace(/Ms$/, '')} ${percentile(values, 50).toFixed(1)}`)
-        .join(', ');
-      console.log(
-        `  stages, p50 ms: submission answered 202 after ${percentile(acceptances, 50).toFixed(1)}; in the worker ${stageLine} (batchSize in images)`,
-      );
+      if (acceptances.length > 0) {
+        const stageLine = [...stages]
+          .map(([stage, values]) => `${stage.replace(/Ms$/, '')} ${percentile(values, 50).toFixed(1)}`)
+          .join(', ');
+        console.log(
+          `  stages, p50 ms: submission answered 202 after ${percentile(acceptances, 50).toFixed(1)}; in the worker ${stageLine} (batchSize in images)`,
+        );
+      }
       console.log(
         `  peak RSS since start: ${[...processes]
           .map(([name, pid]) => `${name} ${treePeakRssMiB(pid).toFixed(0)} MiB`)
           .join(', ')}`,
       );
-      const ops = Object.entries(opsAfter)
-        .map(([k, v]) => [k, (v - (opsBefore[k] ?? 0)) / count] as const)
-        .filter(([, v]) => v > 0);
-      console.log(
-        `  database operations per request (the ?wait reads included): ${ops.reduce((a, [, v]) => a + v, 0).toFixed(2)} = ` +
-          ops.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', '),
-      );
+      if (opsBefore && opsAfter) {
+        const ops = Object.entries(opsAfter)
+          .map(([k, v]) => [k, (v - (opsBefore[k] ?? 0)) / count] as const)
+          .filter(([, v]) => v > 0);
+        console.log(
+          `  database operations per request (the ?wait reads included): ${ops.reduce((a, [, v]) => a + v, 0).toFixed(2)} = ` +
+            ops.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', '),
+        );
+      }
       return result;
     }
 
@@ -347,16 +450,18 @@ async function main(): Promise<void> {
       `ceiling (in process, ${ceiling.best.threads} x ${ceiling.best.intraOp} threads, batch ${ceiling.best.batch}): ` +
         `${best.toFixed(1)} img/s; one image alone ${ceiling.singleMs.toFixed(0)} ms`,
     );
-    console.log('replicas | in flight | img/s | x ceiling | p50 ms | p50 - ceiling alone | p95 ms | scores');
+    console.log(
+      'target               | in flight | img/s | x ceiling | p50 ms | p50 - ceiling alone | p95 ms | scores',
+    );
     for (const f of figures) {
       console.log(
-        `${String(f.replicas).padStart(8)} | ${String(f.concurrency).padStart(9)} | ${f.imgPerSec.toFixed(1).padStart(5)} | ` +
+        `${f.name.padEnd(20)} | ${String(f.concurrency).padStart(9)} | ${f.imgPerSec.toFixed(1).padStart(5)} | ` +
           `${(f.imgPerSec / best).toFixed(2).padStart(9)} | ${f.p50Ms.toFixed(0).padStart(6)} | ` +
           `${`${f.p50Ms - ceiling.singleMs >= 0 ? '+' : ''}${(f.p50Ms - ceiling.singleMs).toFixed(0)} ms`.padStart(19)} | ` +
-          `${f.p95Ms.toFixed(0).padStart(6)} | ${f.mismatches === 0 ? 'match' : `${f.mismatches} MISMATCHES`}`,
+          `${f.p95Ms.toFixed(0).padStart(6)} | ${scoreVerdict(f, count)}`,
       );
     }
-    if (figures.some((f) => f.mismatches > 0) || ceiling.mismatches > 0) process.exitCode = 1;
+    if (figures.some((f) => f.exact && f.mismatches > 0) || ceiling.mismatches > 0) process.exitCode = 1;
   } finally {
     await db.close();
   }
@@ -372,6 +477,20 @@ function matches(got: { label: string; score: number }[], want: { label: string;
         Math.abs(g.score - want[i]!.score) <= TOLERANCE.abs + TOLERANCE.rel * Math.abs(want[i]!.score),
     )
   );
+}
+
+/** The largest difference of a score from the reference's score for the same label. */
+function scoreDelta(got: { label: string; score: number }[], want: { label: string; score: number }[]): number {
+  const reference = new Map(want.map((w) => [w.label, w.score]));
+  return Math.max(
+    0,
+    ...got.map((g) => Math.abs(g.score - (reference.get(g.label) ?? Number.NaN))).map((d) => (Number.isNaN(d) ? 1 : d)),
+  );
+}
+
+function scoreVerdict(f: LevelFigures, count: number): string {
+  if (f.exact) return f.mismatches === 0 ? `all ${count} match` : `${f.mismatches} MISMATCHES`;
+  return `max difference ${f.maxDelta.toFixed(3)} (its own decoder)`;
 }
 
 /** `./cxr scale N`: starts or stops inference replicas and waits until the new ones answer /health. */
