@@ -339,7 +339,12 @@ async function main(): Promise<void> {
         const celery: Target = {
           name: 'celery peer',
           exact: false,
-          processes: () => new Map([...pids].map(([name, pid]) => [`peer ${name}`, Number(pid)])),
+          // Its own processes, and the S3 server it shares with the system.
+          processes: () =>
+            new Map([
+              ...pids.map(([name, pid]) => [`peer ${name}`, Number(pid)] as const),
+              ...[...stackProcesses(state)].filter(([name]) => name === 's3'),
+            ]),
           submit: async (i) => {
             const { body, contentType } = bodies[i % distinct]!;
             const t0 = performance.now();
