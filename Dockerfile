@@ -27,33 +27,32 @@ ENV NODE_ENV=production
 WORKDIR /app
 # The node image's unprivileged user, by number so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
+# Healthy while GET /ready answers 200: on the gateway's HTTP port, on the workers' health port.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||process.env.PORT)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "--enable-source-maps", "dist/server.js"]
 
 FROM runtime AS gateway
 COPY --from=deps /deps/gateway/node_modules node_modules
 COPY --from=build /src/dist/gateway dist
+ENV PORT=8080
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "--enable-source-maps", "dist/server.js"]
 
 FROM runtime AS inference
 COPY --from=deps /deps/inference/node_modules node_modules
 COPY --from=build /src/dist/inference dist
+ENV HEALTH_PORT=8081
 EXPOSE 8081
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||8081)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "--enable-source-maps", "dist/server.js"]
 
 FROM runtime AS setup
 COPY --from=deps /deps/broker/node_modules node_modules
 COPY --from=build /src/dist/setup dist
+HEALTHCHECK NONE
 CMD ["sh", "-c", "node dist/provision-rabbitmq.js && node dist/declare-topology.js"]
 
 # Last, so a plain `docker build .` makes the smallest image.
 FROM runtime AS results
 COPY --from=deps /deps/results/node_modules node_modules
 COPY --from=build /src/dist/results dist
+ENV HEALTH_PORT=8082
 EXPOSE 8082
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||8082)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "--enable-source-maps", "dist/server.js"]
