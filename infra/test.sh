@@ -58,7 +58,7 @@ while (($#)); do
       ;;
   esac
 done
-((${#projects[@]})) || projects=(unit integration e2e chaos)
+((${#projects[@]})) || projects=(unit integration e2e deploy chaos)
 together=()
 chaos=0
 for p in "${projects[@]}"; do
