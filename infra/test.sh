@@ -16,24 +16,6 @@ export CXR_STACK=test
 # The pinned AWS SDK runs on Node 20; its notice that later releases need Node 22 is in the README.
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 ensure_npm_deps "$ROOT"
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-  # Services a chaos run started on this stack (it stops them itself, unless it was killed), then the servers.
-  bash infra/run.sh stop-services >/dev/null || true
-  if [[ "${CXR_TEST_REUSE_STACK:-0}" != 1 ]]; then bash infra/stack.sh down; fi
-}
-trap cleanup EXIT
-bash infra/stack.sh up
-set -a
-# shellcheck disable=SC1090
-source <(bash infra/stack.sh env)
-set +a
-
-echo "[test] typecheck"
-node_modules/.bin/tsc -p tsconfig.json
-echo "[test] lint and format"
-node_modules/.bin/eslint .
-node_modules/.bin/prettier --check --log-level warn .
 # The projects asked for (--selectProjects, as jest reads it: the names up to the next option),
 # every one by default; the other arguments go to both jest runs, before --selectProjects, whose
 # list would otherwise swallow a test path pattern.
@@ -65,6 +47,38 @@ for p in "${projects[@]}"; do
   if [[ "$p" == chaos ]]; then chaos=1; else together+=("$p"); fi
 done
 
+# The deploy project's kustomize and kubeconform are built with Go the first time (minutes on a
+# fresh machine): start that now, beside the stack's start, typecheck and lint; the test waits on
+# the same lock and reuses the result.
+tools_pid=""
+for p in "${projects[@]}"; do
+  if [[ "$p" == deploy ]]; then
+    mkdir -p "$ROOT/.state"
+    setsid bash infra/k8s/tools.sh >/dev/null 2>"$ROOT/.state/k8s-tools.log" &
+    tools_pid=$!
+    break
+  fi
+done
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+  # A build cut short leaves nothing behind (it renames its result into place when done).
+  [[ -z "$tools_pid" ]] || kill -- "-$tools_pid" 2>/dev/null || true
+  # Services a chaos run started on this stack (it stops them itself, unless it was killed), then the servers.
+  bash infra/run.sh stop-services >/dev/null || true
+  if [[ "${CXR_TEST_REUSE_STACK:-0}" != 1 ]]; then bash infra/stack.sh down; fi
+}
+trap cleanup EXIT
+bash infra/stack.sh up
+set -a
+# shellcheck disable=SC1090
+source <(bash infra/stack.sh env)
+set +a
+
+echo "[test] typecheck"
+node_modules/.bin/tsc -p tsconfig.json
+echo "[test] lint and format"
+node_modules/.bin/eslint .
+node_modules/.bin/prettier --check --log-level warn .
 results="$(mktemp -d)"
 status=0
 # Each jest run started, as a label and the report it is to write, for the closing lines.
