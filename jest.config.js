@@ -1,5 +1,6 @@
 // Four projects: unit tests sit next to the code they test (pure logic, no servers);
-// integration and e2e tests under tests/ need the real servers started by infra/test.sh; chaos
+// integration, e2e and security tests under tests/ need the real servers started by infra/test.sh
+// (security: hostile callers, forged results, slow and malformed clients); chaos
 // restarts those servers, so infra/test.sh runs it alone, in a second jest run after the others.
 /** @type {import('ts-jest').JestConfigWithTsJest} */
 const transform = {
@@ -21,6 +22,7 @@ module.exports = {
     },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests/e2e/**/*.test.ts'] },
+    { ...common, displayName: 'security', testMatch: ['<rootDir>/tests/security/**/*.test.ts'] },
     { ...common, displayName: 'chaos', testMatch: ['<rootDir>/tests/chaos/**/*.test.ts'] },
   ],
 };
