@@ -5,6 +5,7 @@ import { decodeMessage, encodeMessage, JobMessage, ResultMessage } from '@cxr/co
 import { renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm } from '@cxr/client';
 import { datasetWithDemoModel } from '../support/fixtures';
+import { takeJob as takeJobFrom } from '../support/jobs';
 import { startSystem, type System } from '../support/system';
 import { waitFor } from '../support/wait';
 
@@ -221,16 +222,7 @@ describe(`forged results: ${COUNT} random and mutated messages (seed ${SEED}) ar
   let channel: amqp.ConfirmChannel;
   const jobs = {} as Record<'recorded' | 'open' | 'other', JobMessage>;
 
-  async function takeJob(): Promise<JobMessage> {
-    const message = await waitFor(
-      'a job in the jobs queue',
-      () => channel.get(Topology.jobsQueue, { noAck: true }),
-      (m): m is amqp.GetMessage => m !== false,
-    );
-    const decoded = decodeMessage(JobMessage, message.content);
-    if (!decoded.ok) throw new Error(decoded.reason);
-    return decoded.value;
-  }
+  const takeJob = () => takeJobFrom(channel);
 
   const publish = (body: Buffer) =>
     channel.publish(Topology.resultsExchange, RESULT_ROUTING_KEY, body, { persistent: true, messageId: randomUUID() });
