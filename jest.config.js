@@ -1,8 +1,9 @@
-// Five projects: unit tests sit next to the code they test (pure logic, no servers);
-// integration and e2e tests under tests/ need the real servers started by infra/test.sh; chaos
-// restarts those servers, so infra/test.sh runs it alone, in a second jest run after the others;
-// deploy checks the build, images, compose file, Kubernetes manifests and dashboards (no servers;
-// its first run builds kustomize and kubeconform with Go, then reuses them from the cache dir).
+// Six projects: unit tests sit next to the code they test (pure logic, no servers);
+// integration, e2e and security tests under tests/ need the real servers started by infra/test.sh
+// (security: hostile callers, forged results, slow and malformed clients); chaos restarts those
+// servers, so infra/test.sh runs it alone, in a second jest run after the others; deploy checks the
+// build, images, compose file, Kubernetes manifests and dashboards (no servers; its first run builds
+// kustomize and kubeconform with Go, then reuses them from the cache dir).
 /** @type {import('ts-jest').JestConfigWithTsJest} */
 const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
@@ -24,6 +25,7 @@ module.exports = {
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests/e2e/**/*.test.ts'] },
     { ...common, displayName: 'deploy', testMatch: ['<rootDir>/tests/deploy/**/*.test.ts'] },
+    { ...common, displayName: 'security', testMatch: ['<rootDir>/tests/security/**/*.test.ts'] },
     { ...common, displayName: 'chaos', testMatch: ['<rootDir>/tests/chaos/**/*.test.ts'] },
   ],
 };

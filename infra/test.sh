@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a developer's: installs what is missing, starts
 # the test stack (its own ports and state folder, beside any dev stack), runs typecheck, lint,
-# the format check and every jest project (unit, integration, e2e together; then chaos alone, as
+# the format check and every jest project (unit, integration, e2e, security together; then chaos alone, as
 # it restarts the servers the others use), then stops the stack.
 #
 #   ./cxr test [jest args…]        CXR_TEST_REUSE_STACK=1 keeps the stack up afterwards (and reuses it).
@@ -40,7 +40,7 @@ while (($#)); do
       ;;
   esac
 done
-((${#projects[@]})) || projects=(unit integration e2e deploy chaos)
+((${#projects[@]})) || projects=(unit integration e2e security deploy chaos)
 together=()
 chaos=0
 for p in "${projects[@]}"; do

@@ -4,12 +4,16 @@
 // max), the gateway's peak RSS, and then waits for every accepted request to end. Exit code 1 when
 // an answer was neither of those, came without Retry-After when shed, or an accepted request did
 // not end classified.
-//   npm run flood -- [--requests 2000] [--concurrency 300] [--timeout 600]
+// --image-mib N sends a square PNG of random pixels of about N MiB instead (e.g. 17, to measure
+// the gateway's memory under large uploads).
+//   npm run flood -- [--requests 2000] [--concurrency 300] [--timeout 600] [--image-mib 17]
 import * as http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import sharp from 'sharp';
 import { renderSample } from '@cxr/demo-model';
 import { multipartFile, postBytes } from './http-upload';
 import { percentile } from './measure';
@@ -27,6 +31,7 @@ async function main(): Promise<void> {
       requests: { type: 'string', default: '2000' },
       concurrency: { type: 'string', default: '300' },
       timeout: { type: 'string', default: '600' },
+      'image-mib': { type: 'string' },
     },
   });
   const total = Number(values.requests);
@@ -42,7 +47,11 @@ async function main(): Promise<void> {
   const gatewayUrl = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
   const gatewayPid = Number(readFileSync(join(state, 'services/gateway.child.pid'), 'utf8').trim());
 
-  const image = await renderSample('striped', { width: 512, height: 512, seed: 7 });
+  const imageMiB = values['image-mib'] === undefined ? undefined : Number(values['image-mib']);
+  if (imageMiB !== undefined && !(imageMiB > 0 && imageMiB <= 64)) throw new Error('--image-mib takes 0 to 64');
+  const image = imageMiB
+    ? await noisePng(imageMiB)
+    : await renderSample('striped', { width: 512, height: 512, seed: 7 });
   const { body, contentType } = multipartFile('image', image, 'x.png', 'image/png');
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const post = async (): Promise<Answer> => {
@@ -95,7 +104,9 @@ async function main(): Promise<void> {
   const times = answers.map((a) => a.ms).filter((ms) => Number.isFinite(ms));
   times.sort((a, b) => a - b);
   const accepted = answers.filter((a) => a.status === 202 && a.id).map((a) => a.id!);
-  console.log(`flood: ${total} submissions, ${concurrency} at a time, one key, in ${wall.toFixed(1)} s`);
+  console.log(
+    `flood: ${total} submissions of ${(image.length / 1024 / 1024).toFixed(1)} MiB, ${concurrency} at a time, one key, in ${wall.toFixed(1)} s`,
+  );
   console.log(
     `answers: ${[...byStatus]
       .sort((a, b) => a[0] - b[0])
@@ -156,6 +167,15 @@ async function main(): Promise<void> {
     shedWithoutRetryAfter > 0 ||
     [...ends.values()].some((s) => s !== 'classified');
   if (bad) process.exitCode = 1;
+}
+
+/** A square RGB PNG of random pixels, which PNG cannot compress: about `mib` MiB. */
+async function noisePng(mib: number): Promise<Buffer> {
+  const side = Math.ceil(Math.sqrt((mib * 1024 * 1024) / 3));
+  const pixels = randomBytes(side * side * 3);
+  return sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
 }
 
 main().catch((error: unknown) => {

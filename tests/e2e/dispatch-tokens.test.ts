@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { RESULT_ROUTING_KEY, Topology } from '@cxr/broker';
-import { decodeMessage, encodeMessage, JobMessage, type ResultMessage } from '@cxr/contracts';
+import { encodeMessage, type JobMessage, type ResultMessage } from '@cxr/contracts';
 import { renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm } from '@cxr/client';
 import { datasetWithDemoModel } from '../support/fixtures';
+import { takeJob as takeJobFrom } from '../support/jobs';
 import { startSystem, type System } from '../support/system';
 import { waitFor } from '../support/wait';
 
@@ -33,17 +34,7 @@ describe('the results consumer records a result only with the right, unused disp
     return system.stats<{ recorded: number; refused: Record<string, number> }>('results');
   }
 
-  /** Takes the next job from the queue, as a worker would, token and all. */
-  async function takeJob(): Promise<JobMessage> {
-    const message = await waitFor(
-      'a job in the jobs queue',
-      () => channel.get(Topology.jobsQueue, { noAck: true }),
-      (m): m is amqp.GetMessage => m !== false,
-    );
-    const decoded = decodeMessage(JobMessage, message.content);
-    if (!decoded.ok) throw new Error(decoded.reason);
-    return decoded.value;
-  }
+  const takeJob = () => takeJobFrom(channel);
 
   function resultFor(token: string, label: string): ResultMessage {
     return {

@@ -49,18 +49,36 @@ describe('ModelLabels', () => {
 describe('labelProblem', () => {
   const model = new Set(['normal', 'covid', 'pneumonia']);
   const scores = (...names: string[]) => names.map((label) => ({ label, score: 1 / names.length }));
+  const even = 1 / 3;
 
   it('accepts the model labels in any order', () => {
-    expect(labelProblem(model, { label: 'covid', scores: scores('pneumonia', 'normal', 'covid') })).toBeNull();
+    expect(
+      labelProblem(model, { label: 'covid', score: even, scores: scores('pneumonia', 'normal', 'covid') }),
+    ).toBeNull();
+  });
+
+  it('refuses a score outside 0..1, a top score that is not the label’s own, and a label that is not the top one', () => {
+    const with_ = (covid: number, normal: number) => [
+      { label: 'normal', score: normal },
+      { label: 'covid', score: covid },
+      { label: 'pneumonia', score: 0 },
+    ];
+    expect(labelProblem(model, { label: 'covid', score: 0.7, scores: with_(0.7, 0.3) })).toBeNull();
+    expect(labelProblem(model, { label: 'covid', score: 1.5, scores: with_(1.5, 0) })).toMatch(/between 0 and 1/);
+    expect(labelProblem(model, { label: 'covid', score: 0.7, scores: with_(0.7, -0.1) })).toMatch(/between 0 and 1/);
+    expect(labelProblem(model, { label: 'covid', score: 0.9, scores: with_(0.7, 0.3) })).toMatch(/own score/);
+    expect(labelProblem(model, { label: 'covid', score: 0.3, scores: with_(0.3, 0.7) })).toMatch(/top-scored/);
   });
 
   it('refuses a label or a score that is not the model’s, a missing score and a repeated one', () => {
     const all = scores('normal', 'covid', 'pneumonia');
-    expect(labelProblem(model, { label: '<img src=x onerror=alert(1)>', scores: all })).toMatch(/label/);
-    expect(labelProblem(model, { label: 'covid', scores: scores('normal', 'covid', 'other') })).toMatch(
+    expect(labelProblem(model, { label: '<img src=x onerror=alert(1)>', score: even, scores: all })).toMatch(/label/);
+    expect(labelProblem(model, { label: 'covid', score: even, scores: scores('normal', 'covid', 'other') })).toMatch(
       /does not have/,
     );
-    expect(labelProblem(model, { label: 'covid', scores: scores('normal', 'covid') })).toMatch(/2 score/);
-    expect(labelProblem(model, { label: 'covid', scores: scores('normal', 'covid', 'covid') })).toMatch(/twice/);
+    expect(labelProblem(model, { label: 'covid', score: even, scores: scores('normal', 'covid') })).toMatch(/2 score/);
+    expect(labelProblem(model, { label: 'covid', score: even, scores: scores('normal', 'covid', 'covid') })).toMatch(
+      /twice/,
+    );
   });
 });

@@ -53,20 +53,31 @@ export class ModelLabels {
   }
 }
 
-/** Why a classification does not fit the model's labels, or null when it does. */
+/**
+ * Why a classification does not fit the model's labels, or null when it does: the label is one
+ * of the model's, every label is scored once, each score is a probability, and the label is the
+ * top-scored one with its own score. (The sum is not checked: a model declared as giving
+ * probabilities may give independent ones, e.g. sigmoid outputs.)
+ */
 export function labelProblem(
   labels: ReadonlySet<string>,
-  classification: { label: string; scores: readonly { label: string }[] },
+  classification: { label: string; score: number; scores: readonly { label: string; score: number }[] },
 ): string | null {
   if (!labels.has(classification.label)) return 'the label is not one of the model labels';
   if (classification.scores.length !== labels.size) {
     return `${classification.scores.length} score(s) for a model of ${labels.size} label(s)`;
   }
   const seen = new Set<string>();
-  for (const { label } of classification.scores) {
+  let top = -1;
+  for (const { label, score } of classification.scores) {
     if (!labels.has(label)) return 'a score names a label the model does not have';
     if (seen.has(label)) return 'a label is scored twice';
+    if (!(score >= 0 && score <= 1)) return 'a score is not between 0 and 1';
     seen.add(label);
+    top = Math.max(top, score);
   }
+  const own = classification.scores.find((s) => s.label === classification.label)!.score;
+  if (classification.score !== own) return "the score is not the label's own score";
+  if (own !== top) return 'the label is not the top-scored one';
   return null;
 }
