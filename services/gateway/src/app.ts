@@ -44,14 +44,18 @@ const isSubmission = (request: FastifyRequest) =>
 
 /** Builds the gateway without listening: server.ts listens, tests may `inject`. */
 export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
+  const { config } = deps;
+  const headersTimeout = config.HEADERS_TIMEOUT_SECONDS * 1000;
   const app = Fastify({
     ...options,
+    // Node checks the headers timeout on a timer; every 30 s by default, which would let a
+    // slowloris client hold a connection for up to headersTimeout + 30 s.
+    http: { headersTimeout, connectionsCheckingInterval: Math.min(5_000, headersTimeout / 2) },
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
-  const { config } = deps;
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
     if (error instanceof HttpError) {

@@ -21,6 +21,8 @@ export const GatewayConfigSchema = Type.Object({
   MAX_IMAGE_BYTES: env.positiveInt(20 * 1024 * 1024),
   /** How long a client may send nothing in the middle of a multipart body before the request is dropped (408). */
   BODY_IDLE_SECONDS: env.positiveInt(30, 110),
+  /** How long a client may take to send its request line and headers before it gets 408 and the connection closes (slowloris). */
+  HEADERS_TIMEOUT_SECONDS: env.positiveInt(20, 120),
   /** Decoded pixels (width × height) an image may have: guards against decompression bombs. */
   MAX_IMAGE_PIXELS: env.positiveInt(50_000_000),
   /** Submissions one gateway reads and stores at once; more are answered 503 with Retry-After at once. Its memory for uploads stays under this × MAX_IMAGE_BYTES. 0: no limit. */
