@@ -8,6 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Broker } from '@cxr/broker';
 import type { ClassificationRequests, Database } from '@cxr/db';
 import { healthRoute } from '@cxr/lifecycle';
+import { metricsRoute, type Registry } from '@cxr/metrics';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
 import { forbidden, HttpError, unauthorized, unavailable } from './errors';
@@ -17,6 +18,7 @@ import { MetadataCache } from './lib/access';
 import { ConcurrencyLimit } from './lib/concurrency-limit';
 import type { Dispatcher } from './dispatch/dispatcher';
 import type { UnsentJobs } from './dispatch/unsent-jobs';
+import { gatewayMetrics, observeRequests, type SubmissionOutcome } from './metrics';
 import auth from './plugins/auth';
 import rateLimits from './plugins/rate-limits';
 import { classificationsRoutes } from './routes/classifications';
@@ -35,6 +37,8 @@ export interface GatewayDeps {
   waiters: CompletionWaiters;
   /** Sheds submissions while the jobs queue is too deep; none when absent. */
   backlog?: BacklogMonitor;
+  /** Where the gateway's metrics go (GET /metrics). */
+  registry: Registry;
 }
 
 /** The routes that queue a job: shed first when the queue is too deep. */
@@ -52,6 +56,9 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const { config } = deps;
+  const metrics = gatewayMetrics(deps.registry);
+  const shedAs = new WeakMap<FastifyRequest, SubmissionOutcome>();
+  observeRequests(app, metrics, isSubmission, shedAs);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
     if (error instanceof HttpError) {
@@ -108,7 +115,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     perIp: config.RATE_LIMIT_PER_IP,
     perKey: config.RATE_LIMIT_PER_KEY,
     windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS,
-    exempt: ['/live', '/ready', '/health', '/stats'],
+    exempt: ['/live', '/ready', '/health', '/stats', '/metrics'],
   });
   await app.register(auth, {
     db: deps.db,
@@ -120,6 +127,8 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   await app.register(healthRoute, {
     checks: { mongodb: () => deps.db.ping(), s3: () => deps.store.ping(), rabbitmq: () => deps.broker.ping() },
   });
+  // Counts and timings only, like the probes: open, and kept off the public ingress (README "Metrics").
+  await app.register(metricsRoute, { registry: deps.registry });
 
   // Operators' counters (what the benchmark reads): admins only.
   app.get('/stats', { schema: { hide: true } }, async (request) => {
@@ -149,6 +158,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         v1.addHook('onRequest', async (request, reply) => {
           if (!isSubmission(request)) return;
           if (submitting >= config.MAX_SUBMISSIONS_IN_FLIGHT) {
+            shedAs.set(request, 'shed_in_flight');
             reply.header('retry-after', 1);
             throw new HttpError(
               503,
@@ -168,6 +178,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
           if (!isSubmission(request)) return;
           const verdict = backlog.admit();
           if (!verdict.shed) return;
+          shedAs.set(request, 'shed_backlog');
           reply.header('retry-after', verdict.retryAfterSeconds);
           throw new HttpError(
             503,

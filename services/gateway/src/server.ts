@@ -2,6 +2,7 @@ import { Broker, Topology } from '@cxr/broker';
 import { ClassificationRequests, connectDatabase } from '@cxr/db';
 import { configOrExit, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
+import { createRegistry } from '@cxr/metrics';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
 import { loadGatewayConfig } from './config';
@@ -54,7 +55,7 @@ void runService('gateway', logger, async (fail, defer) => {
     void unsent.flush((job) => dispatcher.publish(job.doc, job.token, job.target), logger);
   });
   const app = await buildApp(
-    { config: cfg, db, requests, store, broker, dispatcher, unsent, waiters, backlog },
+    { config: cfg, db, requests, store, broker, dispatcher, unsent, waiters, backlog, registry: createRegistry() },
     // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s. requestTimeout bounds
     // receiving a request (headers within Node's headersTimeout, 60 s), handlerTimeout its whole
     // handling: the body, then the work after it (a model upload adds its model check's bound).

@@ -4,33 +4,8 @@ import { Types, type ClassificationRequests, type Outcome, type RequestRecord } 
 import type { Logger } from '@cxr/logging';
 import { isTerminal } from '@cxr/request-lifecycle';
 import { KeyedQueue } from './keyed-queue';
+import type { RefusalReason, ResultsMetrics } from './metrics';
 import { labelProblem, type ModelLabels } from './model-labels';
-
-/** `mislabelled`: a classification naming labels that are not its model's. */
-export type RefusalReason = 'forged' | 'stale' | 'replayed' | 'mismatched' | 'mislabelled';
-
-export interface RecorderStats {
-  recorded: number;
-  duplicates: number;
-  started: number;
-  deadLettered: number;
-  invalid: number;
-  /** Messages held through a database outage and handled again when it came back. */
-  heldThroughOutage: number;
-  refused: Record<RefusalReason, number>;
-}
-
-export function newRecorderStats(): RecorderStats {
-  return {
-    recorded: 0,
-    duplicates: 0,
-    started: 0,
-    deadLettered: 0,
-    invalid: 0,
-    heldThroughOutage: 0,
-    refused: { forged: 0, stale: 0, replayed: 0, mismatched: 0, mislabelled: 0 },
-  };
-}
 
 /** Started requests remembered at most: a few minutes of results at the highest rates. */
 const STARTED_KEPT = 10_000;
@@ -46,7 +21,7 @@ type TokenCheck = { token: RequestRecord['tokens'][number]; request: RequestReco
  */
 export function createRecorder(
   deps: { requests: ClassificationRequests; broker: Broker; logger: Logger; modelLabels: ModelLabels },
-  stats: RecorderStats,
+  metrics: ResultsMetrics,
 ) {
   const { requests, logger } = deps;
   const perRequest = new KeyedQueue();
@@ -75,7 +50,7 @@ export function createRecorder(
   }
 
   function refuse(reason: RefusalReason, context: Record<string, unknown>): Disposition {
-    stats.refused[reason] += 1;
+    metrics.refused.inc({ reason });
     logger.warn({ ...context, reason }, 'result refused');
     return 'ack';
   }
@@ -92,7 +67,7 @@ export function createRecorder(
   }
 
   async function invalid(message: ConsumeMessage, queue: string, reason: string): Promise<Disposition> {
-    stats.invalid += 1;
+    metrics.invalid.inc();
     logger.warn({ queue, reason }, 'invalid message sent to the invalid queue');
     await deps.broker.publishInvalid(message, queue, reason);
     return 'ack';
@@ -120,7 +95,7 @@ export function createRecorder(
         recorded?.dispatch_token !== token.hash ||
         (recorded.state === result.outcome && recorded.classification?.label === result.classification?.label);
       if (!sameAsRecorded) return refuse('replayed', context);
-      stats.duplicates += 1;
+      metrics.duplicates.inc();
       return 'ack';
     }
 
@@ -131,7 +106,7 @@ export function createRecorder(
         { set: { assigned_on: new Date(result.at), worker: result.worker } },
       );
       if (!isTerminal(doc.state)) remember(doc);
-      stats.started += 1;
+      metrics.started.inc();
       return 'ack';
     }
 
@@ -147,12 +122,18 @@ export function createRecorder(
     };
     const { recorded, result: winner } = await requests.recordOutcome(request, outcome);
     started.delete(result.requestId);
+    if (recorded) {
+      metrics.recorded.inc({ outcome: result.outcome });
+      metrics.endToEnd.observe(
+        { outcome: result.outcome },
+        Math.max(0, requests.now().getTime() - request.created_at.getTime()) / 1000,
+      );
+    }
     await announce(result.requestId, winner.state);
     if (recorded) {
-      stats.recorded += 1;
       logger.info({ ...context, label: result.classification?.label }, 'result recorded');
     } else {
-      stats.duplicates += 1;
+      metrics.duplicates.inc();
       logger.info(context, 'request already had its result; this one changed nothing');
     }
     return 'ack';
@@ -194,7 +175,7 @@ export function createRecorder(
       }
       started.delete(job.requestId);
       const { transition } = await requests.apply(check.request, { type: 'dead-lettered', seq: check.token.seq });
-      if (transition.changed) stats.deadLettered += 1;
+      if (transition.changed) metrics.deadLettered.inc();
       const deaths = (message.properties.headers?.['x-death'] as { reason?: string }[] | undefined) ?? [];
       logger.warn(
         { ...context, reason: deaths[0]?.reason ?? 'dead-lettered', failsAt: transition.view.timer?.dueAt },

@@ -1,0 +1,11 @@
+export {
+  Counter,
+  counterOf,
+  countsBy,
+  createRegistry,
+  Gauge,
+  gaugeOf,
+  Histogram,
+  metricsRoute,
+  Registry,
+} from './registry';
