@@ -9,6 +9,7 @@ import type { Broker } from '@cxr/broker';
 import type { ClassificationRequests, Database } from '@cxr/db';
 import { healthRoute } from '@cxr/lifecycle';
 import { metricsRoute, type Registry } from '@cxr/metrics';
+import type { Tracer } from '@cxr/tracing';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
 import { forbidden, HttpError, unauthorized, unavailable } from './errors';
@@ -19,6 +20,7 @@ import { ConcurrencyLimit } from './lib/concurrency-limit';
 import type { Dispatcher } from './dispatch/dispatcher';
 import type { UnsentJobs } from './dispatch/unsent-jobs';
 import { gatewayMetrics, observeRequests, type SubmissionOutcome } from './metrics';
+import { traceRequests, tracingOptions } from './tracing';
 import auth from './plugins/auth';
 import rateLimits from './plugins/rate-limits';
 import { classificationsRoutes } from './routes/classifications';
@@ -39,6 +41,7 @@ export interface GatewayDeps {
   backlog?: BacklogMonitor;
   /** Where the gateway's metrics go (GET /metrics). */
   registry: Registry;
+  tracer: Tracer;
 }
 
 /** The routes that queue a job: shed first when the queue is too deep. */
@@ -50,6 +53,7 @@ const isSubmission = (request: FastifyRequest) =>
 export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...options,
+    ...tracingOptions(deps.tracer),
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
@@ -59,38 +63,40 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   const metrics = gatewayMetrics(deps.registry);
   const shedAs = new WeakMap<FastifyRequest, SubmissionOutcome>();
   observeRequests(app, metrics, isSubmission, shedAs);
+  traceRequests(app);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    // A 5xx names the request id that finds it in the logs (also in the X-Request-Id header).
+    const answer = (status: number, code: string, message: string) =>
+      reply
+        .code(status)
+        .send(status >= 500 ? { error: code, message, request_id: request.id } : { error: code, message });
     if (error instanceof HttpError) {
       // A client that stopped sending its body does not keep the connection.
       if (error.statusCode === 408) reply.header('connection', 'close');
-      return reply.code(error.statusCode).send({ error: error.code, message: error.message });
+      return answer(error.statusCode, error.code, error.message);
     }
-    if (error.validation) {
-      return reply.code(400).send({ error: 'VALIDATION', message: error.message });
-    }
+    if (error.validation) return answer(400, 'VALIDATION', error.message);
     const status = error.statusCode ?? 500;
     if (error.code === 'FST_REQ_FILE_TOO_LARGE') {
-      return reply
-        .code(413)
-        .send({ error: 'TOO_LARGE', message: 'the uploaded file is larger than this endpoint allows' });
+      return answer(413, 'TOO_LARGE', 'the uploaded file is larger than this endpoint allows');
     }
     if (status >= 400 && status < 500) {
       // Fastify's and plugins' own client errors (bad JSON, too large, wrong content type…).
-      return reply.code(status).send({ error: error.code ?? 'BAD_REQUEST', message: error.message });
+      return answer(status, error.code ?? 'BAD_REQUEST', error.message);
     }
     if (error.code === 'FST_ERR_HANDLER_TIMEOUT') {
       request.log.error({ err: error }, 'request took longer than its handlerTimeout');
       const late = unavailable('the request took too long to complete; try again shortly');
-      return reply.code(late.statusCode).send({ error: late.code, message: late.message });
+      return answer(late.statusCode, late.code, late.message);
     }
     if (isDependencyOutage(error)) {
       request.log.error({ err: error }, 'dependency unavailable');
       const outage = unavailable('a storage service is unavailable; try again shortly');
-      return reply.code(outage.statusCode).send({ error: outage.code, message: outage.message });
+      return answer(outage.statusCode, outage.code, outage.message);
     }
     request.log.error({ err: error }, 'request failed');
-    return reply.code(500).send({ error: 'INTERNAL', message: 'internal error; the request id is in the logs' });
+    return answer(500, 'INTERNAL', 'internal error; request_id finds it in the logs');
   });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }),

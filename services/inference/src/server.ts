@@ -3,6 +3,7 @@ import { Broker, Topology } from '@cxr/broker';
 import { configOrExit, gateConsumers, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { createRegistry } from '@cxr/metrics';
+import { startTracing } from '@cxr/tracing';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
 import { ConcurrencyLimit } from './concurrency-limit';
@@ -19,6 +20,8 @@ const logger = createLogger({ service: 'inference', level: cfg.LOG_LEVEL });
 void runService('inference', logger, async (fail, defer) => {
   const registry = createRegistry();
   const metrics = inferenceMetrics(registry);
+  const tracer = startTracing('cxr-inference');
+  defer(() => tracer.close());
   const store = ObjectStore.fromEnv(cfg);
   defer(() => store.close());
   // Parallelism comes from decoding several images at once, each with one libvips thread.
@@ -83,6 +86,7 @@ void runService('inference', logger, async (fail, defer) => {
       engine,
       preprocessLimit: new ConcurrencyLimit(cfg.PREPROCESS_CONCURRENCY),
       logger,
+      tracer,
       workerId: cfg.WORKER_ID,
       maxImageBytes: cfg.MAX_IMAGE_BYTES,
       maxImagePixels: cfg.MAX_IMAGE_PIXELS,

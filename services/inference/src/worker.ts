@@ -12,6 +12,7 @@ import {
 } from '@cxr/contracts';
 import type { Logger } from '@cxr/logging';
 import type { ObjectStore } from '@cxr/storage';
+import { parseTraceparent, TRACEPARENT, type Span, type Tracer } from '@cxr/tracing';
 import type { ConcurrencyLimit } from './concurrency-limit';
 import { UnrecoverableJobError } from './errors';
 import { InferenceRunError, type InferenceEngine } from './inference-engine';
@@ -33,6 +34,7 @@ export interface WorkerDeps {
   /** Bounds the images being decoded at once (PREPROCESS_CONCURRENCY). */
   preprocessLimit: ConcurrencyLimit;
   logger: Logger;
+  tracer: Tracer;
   workerId: string;
   maxImageBytes: number;
   maxImagePixels: number;
@@ -45,6 +47,7 @@ export function createJobHandler(deps: WorkerDeps, metrics: InferenceMetrics) {
 
   async function publishResult(
     job: JobMessage,
+    span: Span,
     fields: Pick<ResultMessage, 'outcome' | 'errors' | 'timings'> & { classification?: Classification },
   ) {
     const message: ResultMessage = {
@@ -61,6 +64,7 @@ export function createJobHandler(deps: WorkerDeps, metrics: InferenceMetrics) {
     await broker.publish(Topology.resultsExchange, RESULT_ROUTING_KEY, encodeMessage(message), {
       messageId: randomUUID(),
       correlationId: job.correlationId,
+      headers: { [TRACEPARENT]: span.traceparent() },
     });
   }
 
@@ -121,7 +125,7 @@ export function createJobHandler(deps: WorkerDeps, metrics: InferenceMetrics) {
     }
   }
 
-  return async function handleJob(message: ConsumeMessage): Promise<Disposition> {
+  async function handleJob(message: ConsumeMessage): Promise<Disposition> {
     const decoded = decodeMessage(JobMessage, message.content);
     if (!decoded.ok) {
       jobs.inc({ outcome: 'invalid' });
@@ -130,12 +134,32 @@ export function createJobHandler(deps: WorkerDeps, metrics: InferenceMetrics) {
       return 'ack';
     }
     const job = decoded.value;
-    const log = logger.child({ requestId: job.requestId, correlationId: job.correlationId });
+    // The job's span continues the trace of the submission that made it.
+    const span = deps.tracer.start('classify job', parseTraceparent(message.properties.headers?.[TRACEPARENT]), {
+      'cxr.request_id': job.requestId,
+      'cxr.model_id': job.model.id,
+    });
+    const log = logger.child({
+      requestId: job.requestId,
+      correlationId: job.correlationId,
+      trace_id: span.context.traceId,
+    });
+    try {
+      const disposition = await runJob(job, span, log);
+      span.end({ attributes: { 'cxr.disposition': disposition } });
+      return disposition;
+    } catch (error) {
+      span.end({ failed: error });
+      throw error;
+    }
+  }
+
+  async function runJob(job: JobMessage, span: Span, log: Logger): Promise<Disposition> {
     const started = performance.now();
     const queueMs = Math.max(0, Date.now() - Date.parse(job.dispatchedAt));
     metrics.queueWait.observe(queueMs / 1000);
     const timings: Timings = { queueMs };
-    await publishResult(job, { outcome: 'started', errors: [], timings: {} });
+    await publishResult(job, span, { outcome: 'started', errors: [], timings: {} });
 
     let classification: Classification;
     for (;;) {
@@ -146,7 +170,7 @@ export function createJobHandler(deps: WorkerDeps, metrics: InferenceMetrics) {
         if (error instanceof UnrecoverableJobError) {
           timings.totalMs = round(performance.now() - started);
           const errors: ProcessingError[] = [{ code: error.code, message: error.message.slice(0, 2000) }];
-          await publishResult(job, { outcome: 'failed', errors, timings });
+          await publishResult(job, span, { outcome: 'failed', errors, timings });
           jobs.inc({ outcome: 'failed' });
           metrics.job.observe(timings.totalMs / 1000);
           log.info({ code: error.code }, 'job failed');
@@ -165,12 +189,14 @@ export function createJobHandler(deps: WorkerDeps, metrics: InferenceMetrics) {
       }
     }
     timings.totalMs = round(performance.now() - started);
-    await publishResult(job, { outcome: 'classified', errors: [], timings, classification });
+    await publishResult(job, span, { outcome: 'classified', errors: [], timings, classification });
     jobs.inc({ outcome: 'classified' });
     metrics.job.observe(timings.totalMs / 1000);
     log.info({ label: classification.label, score: classification.score, totalMs: timings.totalMs }, 'job classified');
     return 'ack';
-  };
+  }
+
+  return handleJob;
 }
 
 function round(ms: number): number {

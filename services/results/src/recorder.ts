@@ -2,6 +2,7 @@ import { Topology, type Broker, type ConsumeMessage, type Disposition } from '@c
 import { decodeMessage, hashSecret, JobMessage, ResultMessage } from '@cxr/contracts';
 import { Types, type ClassificationRequests, type Outcome, type RequestRecord } from '@cxr/db';
 import type { Logger } from '@cxr/logging';
+import { parseTraceparent, TRACEPARENT, type Tracer } from '@cxr/tracing';
 import { isTerminal } from '@cxr/request-lifecycle';
 import { KeyedQueue } from './keyed-queue';
 import type { RefusalReason, ResultsMetrics } from './metrics';
@@ -20,7 +21,7 @@ type TokenCheck = { token: RequestRecord['tokens'][number]; request: RequestReco
  * `started` and its result never race each other here.
  */
 export function createRecorder(
-  deps: { requests: ClassificationRequests; broker: Broker; logger: Logger; modelLabels: ModelLabels },
+  deps: { requests: ClassificationRequests; broker: Broker; logger: Logger; modelLabels: ModelLabels; tracer: Tracer },
   metrics: ResultsMetrics,
 ) {
   const { requests, logger } = deps;
@@ -149,13 +150,26 @@ export function createRecorder(
     if (result.outcome === 'failed' && result.errors.length === 0) {
       return invalid(message, Topology.resultsQueue, 'a failed result needs at least one error');
     }
+    // The span continues the job's trace (the inference span that published this result).
+    const span = deps.tracer.start('record result', traceOf(message), {
+      'cxr.request_id': result.requestId,
+      'cxr.outcome': result.outcome,
+    });
     const context = {
       requestId: result.requestId,
       correlationId: result.correlationId,
       worker: result.worker,
       outcome: result.outcome,
+      trace_id: span.context.traceId,
     };
-    return perRequest.run(result.requestId, () => record(result, context));
+    try {
+      const disposition = await perRequest.run(result.requestId, () => record(result, context));
+      span.end();
+      return disposition;
+    } catch (error) {
+      span.end({ failed: error });
+      throw error;
+    }
   }
 
   /**
@@ -167,7 +181,12 @@ export function createRecorder(
     if (!decoded.ok) return invalid(message, Topology.jobsDeadQueue, decoded.reason);
     const job = decoded.value;
     return perRequest.run(job.requestId, async (): Promise<Disposition> => {
-      const context = { requestId: job.requestId, correlationId: job.correlationId, source: 'dead-letter' };
+      const context = {
+        requestId: job.requestId,
+        correlationId: job.correlationId,
+        source: 'dead-letter',
+        trace_id: traceOf(message)?.traceId,
+      };
       const check = await checkToken(job.requestId, job.dispatchToken);
       if ('refused' in check) {
         logger.info({ ...context, reason: check.refused }, 'dead-lettered job needs no action');
@@ -186,4 +205,8 @@ export function createRecorder(
   }
 
   return { handleResult, handleDeadJob };
+}
+
+function traceOf(message: ConsumeMessage) {
+  return parseTraceparent(message.properties.headers?.[TRACEPARENT]);
 }

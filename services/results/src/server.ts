@@ -4,6 +4,7 @@ import { policyFromSettings } from '@cxr/request-lifecycle';
 import { configOrExit, gateConsumers, holdThroughOutages, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
 import { createRegistry } from '@cxr/metrics';
+import { startTracing } from '@cxr/tracing';
 import { buildApp } from './app';
 import { loadResultsConfig } from './config';
 import { ModelLabels } from './model-labels';
@@ -28,6 +29,8 @@ void runService('results', logger, async (fail, defer) => {
     [Topology.invalidExchange, Topology.eventsExchange],
   );
 
+  const tracer = startTracing('cxr-results');
+  defer(() => tracer.close());
   const registry = createRegistry();
   const metrics = resultsMetrics(registry);
   const app = buildApp({ broker, db, registry, metrics });
@@ -39,7 +42,7 @@ void runService('results', logger, async (fail, defer) => {
     const model = await db.models.ClassifierModel.findById(id, { labels: 1 }).lean();
     return model?.labels ?? null;
   });
-  const recorder = createRecorder({ requests, broker, logger, modelLabels }, metrics);
+  const recorder = createRecorder({ requests, broker, logger, modelLabels, tracer }, metrics);
   // While the database is down nothing is consumed, and the messages in hand are held (their
   // deliveries not spent) until it is back.
   const database = await gateConsumers(broker, { mongodb: () => db.ping() }, logger);
