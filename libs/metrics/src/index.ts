@@ -1,5 +1,6 @@
 export {
   Counter,
+  counterBy,
   counterOf,
   countsBy,
   createRegistry,

@@ -58,6 +58,24 @@ export function gaugeOf(
   });
 }
 
+/**
+ * A counter with one label whose values are all known: each starts at 0, so a rate is defined
+ * from the first scrape and /stats shows every value.
+ */
+export function counterBy<L extends string>(
+  registry: Registry,
+  config: Pick<CounterConfiguration<L>, 'name' | 'help'> & { label: L; values: readonly string[] },
+): Counter<L> {
+  const counter = new Counter<L>({
+    name: config.name,
+    help: config.help,
+    labelNames: [config.label],
+    registers: [registry],
+  });
+  for (const value of config.values) counter.inc({ [config.label]: value } as Partial<Record<L, string>>, 0);
+  return counter;
+}
+
 /** A labelled counter's values by one label, summed over the others (what /stats shows). */
 export async function countsBy<L extends string>(counter: Counter<L>, label: L): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};

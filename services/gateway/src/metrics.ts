@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Counter, Histogram, type Registry } from '@cxr/metrics';
+import { counterBy, Histogram, type Registry } from '@cxr/metrics';
 
 /**
  * What became of a submission: `accepted` (2xx), `shed_backlog` (the jobs queue is too deep),
@@ -12,13 +12,12 @@ export type SubmissionOutcome = (typeof SUBMISSION_OUTCOMES)[number];
 /** The gateway's families; README "Metrics" lists them. */
 export function gatewayMetrics(registry: Registry) {
   const registers = [registry];
-  const submissions = new Counter({
+  const submissions = counterBy(registry, {
     name: 'cxr_gateway_submissions_total',
     help: 'Classification submissions, by outcome (accepted, shed_backlog, shed_in_flight, refused, failed).',
-    labelNames: ['outcome'] as const,
-    registers,
+    label: 'outcome',
+    values: SUBMISSION_OUTCOMES,
   });
-  for (const outcome of SUBMISSION_OUTCOMES) submissions.inc({ outcome }, 0);
   return {
     submissions,
     // `route` is the route's pattern (`/v1/models/:id`), or `unmatched`: never the URL.

@@ -1,4 +1,4 @@
-import { Counter, counterOf, countsBy, gaugeOf, Histogram, type Registry } from '@cxr/metrics';
+import { counterBy, counterOf, countsBy, gaugeOf, Histogram, type Registry } from '@cxr/metrics';
 import type { InferenceEngine } from './inference-engine';
 import type { ModelCache } from './model-cache';
 import type { OrtPool } from './ort-pool';
@@ -15,13 +15,12 @@ export function inferenceMetrics(registry: Registry) {
   const registers = [registry];
   const stage = (name: string, help: string, labelNames: string[] = []) =>
     new Histogram({ name, help, labelNames, buckets: STAGE_BUCKETS, registers });
-  const jobs = new Counter({
+  const jobs = counterBy(registry, {
     name: 'cxr_inference_jobs_total',
     help: 'Job deliveries handled, by outcome (classified, failed, invalid, retried, held).',
-    labelNames: ['outcome'] as const,
-    registers,
+    label: 'outcome',
+    values: JOB_OUTCOMES,
   });
-  for (const outcome of JOB_OUTCOMES) jobs.inc({ outcome }, 0);
   return {
     jobs,
     queueWait: stage('cxr_inference_queue_wait_seconds', 'From dispatch by the gateway to this worker taking the job.'),

@@ -1,4 +1,4 @@
-import { Counter, countsBy, Histogram, type Registry } from '@cxr/metrics';
+import { Counter, counterBy, countsBy, Histogram, type Registry } from '@cxr/metrics';
 
 /** `mislabelled`: a classification naming labels that are not its model's. */
 export const REFUSAL_REASONS = ['forged', 'stale', 'replayed', 'mismatched', 'mislabelled'] as const;
@@ -10,20 +10,18 @@ const OUTCOMES = ['classified', 'failed'] as const;
 export function resultsMetrics(registry: Registry) {
   const registers = [registry];
   const counter = (name: string, help: string) => new Counter({ name, help, registers });
-  const recorded = new Counter({
+  const recorded = counterBy(registry, {
     name: 'cxr_results_recorded_total',
     help: "Outcomes recorded as their request's result, by outcome (classified, failed).",
-    labelNames: ['outcome'] as const,
-    registers,
+    label: 'outcome',
+    values: OUTCOMES,
   });
-  for (const outcome of OUTCOMES) recorded.inc({ outcome }, 0);
-  const refused = new Counter({
+  const refused = counterBy(registry, {
     name: 'cxr_results_refused_total',
     help: 'Results refused, by reason (forged, stale, replayed, mismatched, mislabelled).',
-    labelNames: ['reason'] as const,
-    registers,
+    label: 'reason',
+    values: REFUSAL_REASONS,
   });
-  for (const reason of REFUSAL_REASONS) refused.inc({ reason }, 0);
   return {
     recorded,
     refused,
