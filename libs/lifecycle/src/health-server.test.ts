@@ -1,7 +1,11 @@
+import { Counter, createRegistry } from '@cxr/metrics';
 import { buildHealthApp } from './health-server';
 
 describe('the probes', () => {
   let s3Up = true;
+  const registry = createRegistry();
+  const jobs = new Counter({ name: 'test_jobs_total', help: 'jobs', registers: [registry] });
+  jobs.inc(7);
   const app = buildHealthApp(
     {
       rabbitmq: async () => undefined,
@@ -9,7 +13,8 @@ describe('the probes', () => {
         if (!s3Up) throw new Error('connect ECONNREFUSED 127.0.0.1:9000');
       },
     },
-    () => ({ classified: 7 }),
+    registry,
+    async () => ({ classified: (await jobs.get()).values[0]?.value }),
   );
   // Over a real socket: fastify's inject needs an ESM-only module jest does not load.
   let base = '';
@@ -51,7 +56,13 @@ describe('the probes', () => {
     expect(live.body).toEqual({ status: 'live' });
   });
 
-  it('serves the counters at /stats', async () => {
+  it('serves the counters at /stats, and the same counters with the process metrics at /metrics', async () => {
     expect((await get('/stats')).body).toEqual({ classified: 7 });
+    const response = await fetch(`${base}/metrics`);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    expect(text).toMatch(/^test_jobs_total 7$/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+    expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
   });
 });

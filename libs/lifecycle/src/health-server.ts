@@ -4,6 +4,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import { metricsRoute, type Registry } from '@cxr/metrics';
 import { checkDependencies, type Check } from './health';
 
 /**
@@ -23,12 +24,17 @@ export const healthRoute: FastifyPluginAsync<{ checks: Record<string, Check> }> 
 };
 
 /**
- * The HTTP face of a worker service: the probes (GET /live, /ready and /health), and its
- * counters as JSON at GET /stats. It never listens by itself.
+ * The HTTP face of a worker service: the probes (GET /live, /ready and /health), its metrics at
+ * GET /metrics, and a JSON view of its counters at GET /stats. It never listens by itself.
  */
-export function buildHealthApp(checks: Record<string, Check>, stats: () => Record<string, unknown>): FastifyInstance {
+export function buildHealthApp(
+  checks: Record<string, Check>,
+  registry: Registry,
+  stats: () => Promise<Record<string, unknown>>,
+): FastifyInstance {
   const app = Fastify({ logger: false });
   void app.register(healthRoute, { checks });
+  void app.register(metricsRoute, { registry });
   app.get('/stats', async () => stats());
   return app;
 }

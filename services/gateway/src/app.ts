@@ -8,6 +8,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Broker } from '@cxr/broker';
 import type { ClassificationRequests, Database } from '@cxr/db';
 import { healthRoute } from '@cxr/lifecycle';
+import { metricsRoute, type Registry } from '@cxr/metrics';
+import type { Tracer } from '@cxr/tracing';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
 import { forbidden, HttpError, unauthorized, unavailable } from './errors';
@@ -17,6 +19,8 @@ import { MetadataCache } from './lib/access';
 import { ConcurrencyLimit } from './lib/concurrency-limit';
 import type { Dispatcher } from './dispatch/dispatcher';
 import type { UnsentJobs } from './dispatch/unsent-jobs';
+import { gatewayMetrics, observeRequests, type SubmissionOutcome } from './metrics';
+import { traceRequests, tracingOptions } from './tracing';
 import auth from './plugins/auth';
 import rateLimits from './plugins/rate-limits';
 import { classificationsRoutes } from './routes/classifications';
@@ -35,6 +39,9 @@ export interface GatewayDeps {
   waiters: CompletionWaiters;
   /** Sheds submissions while the jobs queue is too deep; none when absent. */
   backlog?: BacklogMonitor;
+  /** Where the gateway's metrics go (GET /metrics). */
+  registry: Registry;
+  tracer: Tracer;
 }
 
 /** The routes that queue a job: shed first when the queue is too deep. */
@@ -48,6 +55,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   const headersTimeout = config.HEADERS_TIMEOUT_SECONDS * 1000;
   const app = Fastify({
     ...options,
+    ...tracingOptions(deps.tracer),
     // Node checks the headers timeout on a timer; every 30 s by default, which would let a
     // slowloris client hold a connection for up to headersTimeout + 30 s.
     http: { headersTimeout, connectionsCheckingInterval: Math.min(5_000, headersTimeout / 2) },
@@ -56,38 +64,43 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  const metrics = gatewayMetrics(deps.registry);
+  const shedAs = new WeakMap<FastifyRequest, SubmissionOutcome>();
+  observeRequests(app, metrics, isSubmission, shedAs);
+  traceRequests(app);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    // A 5xx names the request id that finds it in the logs (also in the X-Request-Id header).
+    const answer = (status: number, code: string, message: string) =>
+      reply
+        .code(status)
+        .send(status >= 500 ? { error: code, message, request_id: request.id } : { error: code, message });
     if (error instanceof HttpError) {
       // A client that stopped sending its body does not keep the connection.
       if (error.statusCode === 408) reply.header('connection', 'close');
-      return reply.code(error.statusCode).send({ error: error.code, message: error.message });
+      return answer(error.statusCode, error.code, error.message);
     }
-    if (error.validation) {
-      return reply.code(400).send({ error: 'VALIDATION', message: error.message });
-    }
+    if (error.validation) return answer(400, 'VALIDATION', error.message);
     const status = error.statusCode ?? 500;
     if (error.code === 'FST_REQ_FILE_TOO_LARGE') {
-      return reply
-        .code(413)
-        .send({ error: 'TOO_LARGE', message: 'the uploaded file is larger than this endpoint allows' });
+      return answer(413, 'TOO_LARGE', 'the uploaded file is larger than this endpoint allows');
     }
     if (status >= 400 && status < 500) {
       // Fastify's and plugins' own client errors (bad JSON, too large, wrong content type…).
-      return reply.code(status).send({ error: error.code ?? 'BAD_REQUEST', message: error.message });
+      return answer(status, error.code ?? 'BAD_REQUEST', error.message);
     }
     if (error.code === 'FST_ERR_HANDLER_TIMEOUT') {
       request.log.error({ err: error }, 'request took longer than its handlerTimeout');
       const late = unavailable('the request took too long to complete; try again shortly');
-      return reply.code(late.statusCode).send({ error: late.code, message: late.message });
+      return answer(late.statusCode, late.code, late.message);
     }
     if (isDependencyOutage(error)) {
       request.log.error({ err: error }, 'dependency unavailable');
       const outage = unavailable('a storage service is unavailable; try again shortly');
-      return reply.code(outage.statusCode).send({ error: outage.code, message: outage.message });
+      return answer(outage.statusCode, outage.code, outage.message);
     }
     request.log.error({ err: error }, 'request failed');
-    return reply.code(500).send({ error: 'INTERNAL', message: 'internal error; the request id is in the logs' });
+    return answer(500, 'INTERNAL', 'internal error; request_id finds it in the logs');
   });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
@@ -112,7 +125,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     perIp: config.RATE_LIMIT_PER_IP,
     perKey: config.RATE_LIMIT_PER_KEY,
     windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS,
-    exempt: ['/live', '/ready', '/health', '/stats'],
+    exempt: ['/live', '/ready', '/health', '/stats', '/metrics'],
   });
   await app.register(auth, {
     db: deps.db,
@@ -124,6 +137,8 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   await app.register(healthRoute, {
     checks: { mongodb: () => deps.db.ping(), s3: () => deps.store.ping(), rabbitmq: () => deps.broker.ping() },
   });
+  // Counts and timings only, like the probes: open, and kept off the public ingress (README "Metrics").
+  await app.register(metricsRoute, { registry: deps.registry });
 
   // Operators' counters (what the benchmark reads): admins only.
   app.get('/stats', { schema: { hide: true } }, async (request) => {
@@ -153,6 +168,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         v1.addHook('onRequest', async (request, reply) => {
           if (!isSubmission(request)) return;
           if (submitting >= config.MAX_SUBMISSIONS_IN_FLIGHT) {
+            shedAs.set(request, 'shed_in_flight');
             reply.header('retry-after', 1);
             throw new HttpError(
               503,
@@ -172,6 +188,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
           if (!isSubmission(request)) return;
           const verdict = backlog.admit();
           if (!verdict.shed) return;
+          shedAs.set(request, 'shed_backlog');
           reply.header('retry-after', verdict.retryAfterSeconds);
           throw new HttpError(
             503,

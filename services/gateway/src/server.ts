@@ -2,6 +2,8 @@ import { Broker, Topology } from '@cxr/broker';
 import { ClassificationRequests, connectDatabase } from '@cxr/db';
 import { configOrExit, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
+import { createRegistry } from '@cxr/metrics';
+import { startTracing } from '@cxr/tracing';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
 import { loadGatewayConfig } from './config';
@@ -16,6 +18,8 @@ const cfg = configOrExit('gateway', loadGatewayConfig);
 const logger = createLogger({ service: 'gateway', level: cfg.LOG_LEVEL });
 
 void runService('gateway', logger, async (fail, defer) => {
+  const tracer = startTracing('cxr-gateway');
+  defer(() => tracer.close());
   const db = await connectDatabase(cfg.MONGODB_URI, cfg.MONGODB_DATABASE);
   defer(() => db.close());
   const store = ObjectStore.fromEnv(cfg);
@@ -48,13 +52,25 @@ void runService('gateway', logger, async (fail, defer) => {
   });
 
   const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
-  const dispatcher = new Dispatcher({ requests, models: db.models, broker, logger });
+  const dispatcher = new Dispatcher({ requests, models: db.models, broker, logger, tracer });
   const unsent = new UnsentJobs();
   broker.on('reconnected', () => {
     void unsent.flush((job) => dispatcher.publish(job.doc, job.token, job.target), logger);
   });
   const app = await buildApp(
-    { config: cfg, db, requests, store, broker, dispatcher, unsent, waiters, backlog },
+    {
+      config: cfg,
+      db,
+      requests,
+      store,
+      broker,
+      dispatcher,
+      unsent,
+      waiters,
+      backlog,
+      registry: createRegistry(),
+      tracer,
+    },
     // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s. requestTimeout bounds
     // receiving a request (headers within Node's headersTimeout, 60 s), handlerTimeout its whole
     // handling: the body, then the work after it (a model upload adds its model check's bound).

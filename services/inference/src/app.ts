@@ -1,18 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { Broker } from '@cxr/broker';
 import { buildHealthApp } from '@cxr/lifecycle';
+import type { Registry } from '@cxr/metrics';
 import type { ObjectStore } from '@cxr/storage';
 import type { InferenceEngine } from './inference-engine';
+import { inferenceStats, type InferenceMetrics } from './metrics';
 import type { ModelCache } from './model-cache';
 import type { OrtPool } from './ort-pool';
-import type { WorkerStats } from './worker';
 
-/** The inference service's HTTP face: health of its dependencies and its counters. */
+/** The inference service's HTTP face: health of its dependencies, its metrics and counters. */
 export function buildApp(deps: {
   broker: Broker;
   store: ObjectStore;
   models: ModelCache;
-  stats: WorkerStats;
+  registry: Registry;
+  metrics: InferenceMetrics;
   pool: Pick<OrtPool, 'stats' | 'threads' | 'busyThreads'>;
   engine: Pick<InferenceEngine, 'stats'>;
 }): FastifyInstance {
@@ -21,15 +23,7 @@ export function buildApp(deps: {
       rabbitmq: () => deps.broker.ping(),
       s3: () => deps.store.ping(),
     },
-    () => ({
-      ...deps.stats,
-      modelCache: { size: deps.models.size, hits: deps.models.hits, misses: deps.models.misses },
-      inference: {
-        threads: deps.pool.threads,
-        busyThreads: deps.pool.busyThreads,
-        threadRestarts: deps.pool.stats.threadRestarts,
-        ...deps.engine.stats,
-      },
-    }),
+    deps.registry,
+    () => inferenceStats(deps.metrics, deps),
   );
 }

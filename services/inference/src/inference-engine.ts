@@ -26,6 +26,8 @@ export interface InferenceEngineOptions {
   clock?: BatchClock;
   /** Told once per model whose batched run failed or was not one row per image; it runs alone from then on. */
   onBatchRefused?: (handle: string, reason: string) => void;
+  /** Told the size of each batch as it starts running. */
+  onBatch?: (size: number) => void;
 }
 
 interface Item {
@@ -87,6 +89,7 @@ export class InferenceEngine {
 
   private async runBatch(items: Item[]): Promise<Settled<Float32Array | Float64Array>[]> {
     const { handle, itemDims } = items[0]!;
+    this.options.onBatch?.(items.length);
     const run = await this.pool.run(
       handle,
       items.map((i) => i.input),

@@ -40,12 +40,15 @@ export class ModelCache {
   private loads = 0;
   hits = 0;
   misses = 0;
+  evictions = 0;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly capacity: number,
     private readonly maxBytes: number,
     private readonly loader: ModelLoader,
+    /** Told the id of each model evicted (its per-model metrics go with it). */
+    private readonly onEvict: (id: string) => void = () => undefined,
   ) {}
 
   get size(): number {
@@ -85,6 +88,8 @@ export class ModelCache {
       const [oldestId, oldest] = this.entries.entries().next().value as [string, Entry];
       this.entries.delete(oldestId);
       oldest.evicted = true;
+      this.evictions += 1;
+      this.onEvict(oldestId);
       if (oldest.users === 0) this.release(oldest);
     }
   }

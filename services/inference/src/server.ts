@@ -2,6 +2,8 @@ import sharp from 'sharp';
 import { Broker, Topology } from '@cxr/broker';
 import { configOrExit, gateConsumers, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
+import { createRegistry } from '@cxr/metrics';
+import { startTracing } from '@cxr/tracing';
 import { ObjectStore } from '@cxr/storage';
 import { buildApp } from './app';
 import { ConcurrencyLimit } from './concurrency-limit';
@@ -9,12 +11,17 @@ import { loadInferenceConfig } from './config';
 import { InferenceEngine } from './inference-engine';
 import { ModelCache } from './model-cache';
 import { OrtPool } from './ort-pool';
-import { createJobHandler, type WorkerStats } from './worker';
+import { inferenceMetrics, watchInferenceParts } from './metrics';
+import { createJobHandler } from './worker';
 
 const cfg = configOrExit('inference', loadInferenceConfig);
 const logger = createLogger({ service: 'inference', level: cfg.LOG_LEVEL });
 
 void runService('inference', logger, async (fail, defer) => {
+  const registry = createRegistry();
+  const metrics = inferenceMetrics(registry);
+  const tracer = startTracing('cxr-inference');
+  defer(() => tracer.close());
   const store = ObjectStore.fromEnv(cfg);
   defer(() => store.close());
   // Parallelism comes from decoding several images at once, each with one libvips thread.
@@ -29,13 +36,17 @@ void runService('inference', logger, async (fail, defer) => {
   const engine = new InferenceEngine(pool, {
     maxBatch: cfg.MAX_BATCH,
     batchWaitMs: cfg.BATCH_WAIT_MS,
+    onBatch: (size) => metrics.batchSize.observe(size),
     onBatchRefused: (handle, reason) =>
       logger.warn(
         { model: handle, reason },
         'model does not batch despite its dynamic batch dimension; runs images alone',
       ),
   });
-  const models = new ModelCache(store, cfg.MODEL_CACHE_SIZE, cfg.MAX_MODEL_BYTES, engine);
+  const models = new ModelCache(store, cfg.MODEL_CACHE_SIZE, cfg.MAX_MODEL_BYTES, engine, (id) =>
+    metrics.inference.remove({ model: id }),
+  );
+  watchInferenceParts(registry, { models, pool });
   defer(() => models.close());
   logger.info(
     {
@@ -58,8 +69,7 @@ void runService('inference', logger, async (fail, defer) => {
   broker.on('lost', fail);
   await broker.checkTopology([Topology.jobsQueue], [Topology.resultsExchange, Topology.invalidExchange]);
 
-  const stats: WorkerStats = { classified: 0, failed: 0, invalid: 0, retried: 0, heldThroughOutage: 0 };
-  const app = buildApp({ broker, store, models, stats, pool, engine });
+  const app = buildApp({ broker, store, models, registry, metrics, pool, engine });
   await app.listen({ host: cfg.HOST, port: cfg.HEALTH_PORT });
   defer(() => app.close());
 
@@ -76,11 +86,12 @@ void runService('inference', logger, async (fail, defer) => {
       engine,
       preprocessLimit: new ConcurrencyLimit(cfg.PREPROCESS_CONCURRENCY),
       logger,
+      tracer,
       workerId: cfg.WORKER_ID,
       maxImageBytes: cfg.MAX_IMAGE_BYTES,
       maxImagePixels: cfg.MAX_IMAGE_PIXELS,
     },
-    stats,
+    metrics,
   );
   await broker.consume(Topology.jobsQueue, cfg.PREFETCH, handler);
 });

@@ -12,9 +12,11 @@ import {
 } from '@cxr/contracts';
 import type { Logger } from '@cxr/logging';
 import type { ObjectStore } from '@cxr/storage';
+import { parseTraceparent, TRACEPARENT, type Span, type Tracer } from '@cxr/tracing';
 import type { ConcurrencyLimit } from './concurrency-limit';
 import { UnrecoverableJobError } from './errors';
 import { InferenceRunError, type InferenceEngine } from './inference-engine';
+import type { InferenceMetrics } from './metrics';
 import type { ModelCache } from './model-cache';
 import { preprocess } from './preprocess';
 import type { DependencyWatch } from '@cxr/lifecycle';
@@ -32,26 +34,20 @@ export interface WorkerDeps {
   /** Bounds the images being decoded at once (PREPROCESS_CONCURRENCY). */
   preprocessLimit: ConcurrencyLimit;
   logger: Logger;
+  tracer: Tracer;
   workerId: string;
   maxImageBytes: number;
   maxImagePixels: number;
 }
 
-export interface WorkerStats {
-  classified: number;
-  failed: number;
-  invalid: number;
-  retried: number;
-  /** Jobs held through an outage of a dependency and tried again when it came back. */
-  heldThroughOutage: number;
-}
-
 /** Handles one job: report started, classify, publish the result, and only then ack. */
-export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
+export function createJobHandler(deps: WorkerDeps, metrics: InferenceMetrics) {
   const { broker, logger } = deps;
+  const jobs = metrics.jobs;
 
   async function publishResult(
     job: JobMessage,
+    span: Span,
     fields: Pick<ResultMessage, 'outcome' | 'errors' | 'timings'> & { classification?: Classification },
   ) {
     const message: ResultMessage = {
@@ -68,6 +64,7 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     await broker.publish(Topology.resultsExchange, RESULT_ROUTING_KEY, encodeMessage(message), {
       messageId: randomUUID(),
       correlationId: job.correlationId,
+      headers: { [TRACEPARENT]: span.traceparent() },
     });
   }
 
@@ -85,12 +82,14 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     let t = performance.now();
     const image = await fetchImage(job);
     timings.fetchImageMs = round(performance.now() - t);
+    metrics.fetchImage.observe(timings.fetchImageMs / 1000);
     let data: Float32Array;
     try {
       data = await deps.preprocessLimit.run(async () => {
         t = performance.now(); // the decode itself, not the wait for a slot
         const tensor = await preprocess(image, job.model.inputSpec, job.keepAspectRatio, deps.maxImagePixels);
         timings.preprocessMs = round(performance.now() - t);
+        metrics.preprocess.observe(timings.preprocessMs / 1000);
         return tensor;
       });
     } catch (error) {
@@ -102,6 +101,7 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     t = performance.now();
     const { scores, batchSize } = await deps.models.with(job.model, async (model) => {
       timings.fetchModelMs = round(performance.now() - t);
+      metrics.fetchModel.observe(timings.fetchModelMs / 1000);
       t = performance.now();
       try {
         // Batched with other jobs' images of this model; the tensor is handed over to a thread.
@@ -116,6 +116,7 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     });
     // From handing the image over to its scores: the wait for a batch and a thread, and the batch's run.
     timings.inferenceMs = round(performance.now() - t);
+    metrics.inference.observe({ model: job.model.id }, timings.inferenceMs / 1000);
     timings.batchSize = batchSize;
     try {
       return classify(job.model.labels, scores, job.model.inputSpec.output);
@@ -124,19 +125,41 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
     }
   }
 
-  return async function handleJob(message: ConsumeMessage): Promise<Disposition> {
+  async function handleJob(message: ConsumeMessage): Promise<Disposition> {
     const decoded = decodeMessage(JobMessage, message.content);
     if (!decoded.ok) {
-      stats.invalid += 1;
+      jobs.inc({ outcome: 'invalid' });
       logger.warn({ reason: decoded.reason }, 'invalid job sent to the invalid queue');
       await broker.publishInvalid(message, Topology.jobsQueue, decoded.reason);
       return 'ack';
     }
     const job = decoded.value;
-    const log = logger.child({ requestId: job.requestId, correlationId: job.correlationId });
+    // The job's span continues the trace of the submission that made it.
+    const span = deps.tracer.start('classify job', parseTraceparent(message.properties.headers?.[TRACEPARENT]), {
+      'cxr.request_id': job.requestId,
+      'cxr.model_id': job.model.id,
+    });
+    const log = logger.child({
+      requestId: job.requestId,
+      correlationId: job.correlationId,
+      trace_id: span.context.traceId,
+    });
+    try {
+      const disposition = await runJob(job, span, log);
+      span.end({ attributes: { 'cxr.disposition': disposition } });
+      return disposition;
+    } catch (error) {
+      span.end({ failed: error });
+      throw error;
+    }
+  }
+
+  async function runJob(job: JobMessage, span: Span, log: Logger): Promise<Disposition> {
     const started = performance.now();
-    const timings: Timings = { queueMs: Math.max(0, Date.now() - Date.parse(job.dispatchedAt)) };
-    await publishResult(job, { outcome: 'started', errors: [], timings: {} });
+    const queueMs = Math.max(0, Date.now() - Date.parse(job.dispatchedAt));
+    metrics.queueWait.observe(queueMs / 1000);
+    const timings: Timings = { queueMs };
+    await publishResult(job, span, { outcome: 'started', errors: [], timings: {} });
 
     let classification: Classification;
     for (;;) {
@@ -147,29 +170,33 @@ export function createJobHandler(deps: WorkerDeps, stats: WorkerStats) {
         if (error instanceof UnrecoverableJobError) {
           timings.totalMs = round(performance.now() - started);
           const errors: ProcessingError[] = [{ code: error.code, message: error.message.slice(0, 2000) }];
-          await publishResult(job, { outcome: 'failed', errors, timings });
-          stats.failed += 1;
+          await publishResult(job, span, { outcome: 'failed', errors, timings });
+          jobs.inc({ outcome: 'failed' });
+          metrics.job.observe(timings.totalMs / 1000);
           log.info({ code: error.code }, 'job failed');
           return 'ack';
         }
         if (await deps.dependencies.checkNow()) {
           // Not an outage: something about this job; its delivery is spent and it goes back to the queue.
-          stats.retried += 1;
+          jobs.inc({ outcome: 'retried' });
           log.warn({ err: error }, 'transient failure; the job goes back to the queue');
           return 'requeue';
         }
         // A dependency is down: hold the job (its delivery is not spent) and try again once it is back.
-        stats.heldThroughOutage += 1;
+        jobs.inc({ outcome: 'held' });
         log.warn({ err: error }, 'a dependency is down; holding the job until it is back');
         await deps.dependencies.waitUntilReady();
       }
     }
     timings.totalMs = round(performance.now() - started);
-    await publishResult(job, { outcome: 'classified', errors: [], timings, classification });
-    stats.classified += 1;
+    await publishResult(job, span, { outcome: 'classified', errors: [], timings, classification });
+    jobs.inc({ outcome: 'classified' });
+    metrics.job.observe(timings.totalMs / 1000);
     log.info({ label: classification.label, score: classification.score, totalMs: timings.totalMs }, 'job classified');
     return 'ack';
-  };
+  }
+
+  return handleJob;
 }
 
 function round(ms: number): number {

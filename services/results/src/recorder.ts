@@ -2,35 +2,11 @@ import { Topology, type Broker, type ConsumeMessage, type Disposition } from '@c
 import { decodeMessage, hashSecret, JobMessage, ResultMessage } from '@cxr/contracts';
 import { Types, type ClassificationRequests, type Outcome, type RequestRecord } from '@cxr/db';
 import type { Logger } from '@cxr/logging';
+import { parseTraceparent, TRACEPARENT, type Tracer } from '@cxr/tracing';
 import { isTerminal } from '@cxr/request-lifecycle';
 import { KeyedQueue } from './keyed-queue';
+import type { RefusalReason, ResultsMetrics } from './metrics';
 import { labelProblem, type ModelLabels } from './model-labels';
-
-/** `mislabelled`: a classification naming labels that are not its model's. */
-export type RefusalReason = 'forged' | 'stale' | 'replayed' | 'mismatched' | 'mislabelled';
-
-export interface RecorderStats {
-  recorded: number;
-  duplicates: number;
-  started: number;
-  deadLettered: number;
-  invalid: number;
-  /** Messages held through a database outage and handled again when it came back. */
-  heldThroughOutage: number;
-  refused: Record<RefusalReason, number>;
-}
-
-export function newRecorderStats(): RecorderStats {
-  return {
-    recorded: 0,
-    duplicates: 0,
-    started: 0,
-    deadLettered: 0,
-    invalid: 0,
-    heldThroughOutage: 0,
-    refused: { forged: 0, stale: 0, replayed: 0, mismatched: 0, mislabelled: 0 },
-  };
-}
 
 /** Started requests remembered at most: a few minutes of results at the highest rates. */
 const STARTED_KEPT = 10_000;
@@ -45,8 +21,8 @@ type TokenCheck = { token: RequestRecord['tokens'][number]; request: RequestReco
  * `started` and its result never race each other here.
  */
 export function createRecorder(
-  deps: { requests: ClassificationRequests; broker: Broker; logger: Logger; modelLabels: ModelLabels },
-  stats: RecorderStats,
+  deps: { requests: ClassificationRequests; broker: Broker; logger: Logger; modelLabels: ModelLabels; tracer: Tracer },
+  metrics: ResultsMetrics,
 ) {
   const { requests, logger } = deps;
   const perRequest = new KeyedQueue();
@@ -75,7 +51,7 @@ export function createRecorder(
   }
 
   function refuse(reason: RefusalReason, context: Record<string, unknown>): Disposition {
-    stats.refused[reason] += 1;
+    metrics.refused.inc({ reason });
     logger.warn({ ...context, reason }, 'result refused');
     return 'ack';
   }
@@ -92,7 +68,7 @@ export function createRecorder(
   }
 
   async function invalid(message: ConsumeMessage, queue: string, reason: string): Promise<Disposition> {
-    stats.invalid += 1;
+    metrics.invalid.inc();
     logger.warn({ queue, reason }, 'invalid message sent to the invalid queue');
     await deps.broker.publishInvalid(message, queue, reason);
     return 'ack';
@@ -120,7 +96,7 @@ export function createRecorder(
         recorded?.dispatch_token !== token.hash ||
         (recorded.state === result.outcome && recorded.classification?.label === result.classification?.label);
       if (!sameAsRecorded) return refuse('replayed', context);
-      stats.duplicates += 1;
+      metrics.duplicates.inc();
       return 'ack';
     }
 
@@ -131,7 +107,7 @@ export function createRecorder(
         { set: { assigned_on: new Date(result.at), worker: result.worker } },
       );
       if (!isTerminal(doc.state)) remember(doc);
-      stats.started += 1;
+      metrics.started.inc();
       return 'ack';
     }
 
@@ -147,12 +123,18 @@ export function createRecorder(
     };
     const { recorded, result: winner } = await requests.recordOutcome(request, outcome);
     started.delete(result.requestId);
+    if (recorded) {
+      metrics.recorded.inc({ outcome: result.outcome });
+      metrics.endToEnd.observe(
+        { outcome: result.outcome },
+        Math.max(0, requests.now().getTime() - request.created_at.getTime()) / 1000,
+      );
+    }
     await announce(result.requestId, winner.state);
     if (recorded) {
-      stats.recorded += 1;
       logger.info({ ...context, label: result.classification?.label }, 'result recorded');
     } else {
-      stats.duplicates += 1;
+      metrics.duplicates.inc();
       logger.info(context, 'request already had its result; this one changed nothing');
     }
     return 'ack';
@@ -168,13 +150,26 @@ export function createRecorder(
     if (result.outcome === 'failed' && result.errors.length === 0) {
       return invalid(message, Topology.resultsQueue, 'a failed result needs at least one error');
     }
+    // The span continues the job's trace (the inference span that published this result).
+    const span = deps.tracer.start('record result', traceOf(message), {
+      'cxr.request_id': result.requestId,
+      'cxr.outcome': result.outcome,
+    });
     const context = {
       requestId: result.requestId,
       correlationId: result.correlationId,
       worker: result.worker,
       outcome: result.outcome,
+      trace_id: span.context.traceId,
     };
-    return perRequest.run(result.requestId, () => record(result, context));
+    try {
+      const disposition = await perRequest.run(result.requestId, () => record(result, context));
+      span.end();
+      return disposition;
+    } catch (error) {
+      span.end({ failed: error });
+      throw error;
+    }
   }
 
   /**
@@ -186,7 +181,12 @@ export function createRecorder(
     if (!decoded.ok) return invalid(message, Topology.jobsDeadQueue, decoded.reason);
     const job = decoded.value;
     return perRequest.run(job.requestId, async (): Promise<Disposition> => {
-      const context = { requestId: job.requestId, correlationId: job.correlationId, source: 'dead-letter' };
+      const context = {
+        requestId: job.requestId,
+        correlationId: job.correlationId,
+        source: 'dead-letter',
+        trace_id: traceOf(message)?.traceId,
+      };
       const check = await checkToken(job.requestId, job.dispatchToken);
       if ('refused' in check) {
         logger.info({ ...context, reason: check.refused }, 'dead-lettered job needs no action');
@@ -194,7 +194,7 @@ export function createRecorder(
       }
       started.delete(job.requestId);
       const { transition } = await requests.apply(check.request, { type: 'dead-lettered', seq: check.token.seq });
-      if (transition.changed) stats.deadLettered += 1;
+      if (transition.changed) metrics.deadLettered.inc();
       const deaths = (message.properties.headers?.['x-death'] as { reason?: string }[] | undefined) ?? [];
       logger.warn(
         { ...context, reason: deaths[0]?.reason ?? 'dead-lettered', failsAt: transition.view.timer?.dueAt },
@@ -205,4 +205,8 @@ export function createRecorder(
   }
 
   return { handleResult, handleDeadJob };
+}
+
+function traceOf(message: ConsumeMessage) {
+  return parseTraceparent(message.properties.headers?.[TRACEPARENT]);
 }

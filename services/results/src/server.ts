@@ -3,10 +3,13 @@ import { ClassificationRequests, connectDatabase } from '@cxr/db';
 import { policyFromSettings } from '@cxr/request-lifecycle';
 import { configOrExit, gateConsumers, holdThroughOutages, runService } from '@cxr/lifecycle';
 import { createLogger } from '@cxr/logging';
+import { createRegistry } from '@cxr/metrics';
+import { startTracing } from '@cxr/tracing';
 import { buildApp } from './app';
 import { loadResultsConfig } from './config';
 import { ModelLabels } from './model-labels';
-import { createRecorder, newRecorderStats } from './recorder';
+import { resultsMetrics } from './metrics';
+import { createRecorder } from './recorder';
 
 const cfg = configOrExit('results', loadResultsConfig);
 const logger = createLogger({ service: 'results', level: cfg.LOG_LEVEL });
@@ -26,8 +29,11 @@ void runService('results', logger, async (fail, defer) => {
     [Topology.invalidExchange, Topology.eventsExchange],
   );
 
-  const stats = newRecorderStats();
-  const app = buildApp({ broker, db, stats });
+  const tracer = startTracing('cxr-results');
+  defer(() => tracer.close());
+  const registry = createRegistry();
+  const metrics = resultsMetrics(registry);
+  const app = buildApp({ broker, db, registry, metrics });
   await app.listen({ host: cfg.HOST, port: cfg.HEALTH_PORT });
   defer(() => app.close());
 
@@ -36,12 +42,12 @@ void runService('results', logger, async (fail, defer) => {
     const model = await db.models.ClassifierModel.findById(id, { labels: 1 }).lean();
     return model?.labels ?? null;
   });
-  const recorder = createRecorder({ requests, broker, logger, modelLabels }, stats);
+  const recorder = createRecorder({ requests, broker, logger, modelLabels, tracer }, metrics);
   // While the database is down nothing is consumed, and the messages in hand are held (their
   // deliveries not spent) until it is back.
   const database = await gateConsumers(broker, { mongodb: () => db.ping() }, logger);
   defer(() => database.stop());
-  const held = () => (stats.heldThroughOutage += 1);
+  const held = () => metrics.heldThroughOutage.inc();
   await broker.consume(
     Topology.resultsQueue,
     cfg.PREFETCH,

@@ -11,12 +11,15 @@ import {
   type RequestRecord,
 } from '@cxr/db';
 import type { Logger } from '@cxr/logging';
+import { parseTraceparent, TRACEPARENT, type Tracer } from '@cxr/tracing';
 import type { Types } from 'mongoose';
 
 /** What a job needs besides the request: the model to run and how to fit the image to it. */
 export interface JobTarget {
   model: Pick<ClassifierModel, 'blob' | 'labels' | 'input_spec'> & { _id: Types.ObjectId };
   keepAspectRatio: boolean;
+  /** The trace the job continues (the submission's HTTP request); a redispatch starts its own. */
+  traceparent?: string;
 }
 
 export interface DispatchToken {
@@ -38,6 +41,7 @@ export class Dispatcher {
       models: Models;
       broker: Broker;
       logger: Logger;
+      tracer: Tracer;
     },
   ) {}
 
@@ -71,10 +75,21 @@ export class Dispatcher {
       image: { key: doc.image.key, sha256: doc.image.sha256, size: doc.image.size, format: doc.image.format },
       keepAspectRatio: target.keepAspectRatio,
     };
-    await this.deps.broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, encodeMessage(job), {
-      messageId: randomUUID(),
-      correlationId: doc.correlation_id,
+    const span = this.deps.tracer.start('publish job', parseTraceparent(target.traceparent), {
+      'cxr.request_id': job.requestId,
+      'cxr.dispatch': token.record.seq,
     });
+    try {
+      await this.deps.broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, encodeMessage(job), {
+        messageId: randomUUID(),
+        correlationId: doc.correlation_id,
+        headers: { [TRACEPARENT]: span.traceparent() },
+      });
+    } catch (error) {
+      span.end({ failed: error });
+      throw error;
+    }
+    span.end();
     await this.deps.requests.apply(
       doc,
       { type: 'published', seq: token.record.seq },

@@ -16,6 +16,7 @@ import type { CompletionWaiters } from '../lib/completion-waiters';
 import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import type { Dispatcher, JobTarget } from '../dispatch/dispatcher';
 import type { UnsentJobs } from '../dispatch/unsent-jobs';
+import { requestSpan } from '../tracing';
 import { loadDataset, loadModel, type MetadataCache } from '../lib/access';
 import { page } from '../lib/paging';
 import { inspectImage } from '../lib/image-check';
@@ -150,12 +151,13 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       }
       throw error;
     }
+    const target = { model, keepAspectRatio: dataset.maintain_ratio, traceparent: requestSpan(request)?.traceparent() };
     try {
-      await dispatcher.publish(created, token, { model, keepAspectRatio: dataset.maintain_ratio });
+      await dispatcher.publish(created, token, target);
     } catch (error) {
       // Accepted all the same: the request is stored; its job goes when the broker is back, or
       // when its publish timer falls due.
-      options.unsent.add(created, token, { model, keepAspectRatio: dataset.maintain_ratio });
+      options.unsent.add(created, token, target);
       request.log.warn({ err: error, requestId: String(requestId) }, 'publish failed; kept until the broker is back');
     }
     return { status: 202, request: created };

@@ -1,0 +1,12 @@
+export {
+  Counter,
+  counterBy,
+  counterOf,
+  countsBy,
+  createRegistry,
+  Gauge,
+  gaugeOf,
+  Histogram,
+  metricsRoute,
+  Registry,
+} from './registry';
