@@ -66,11 +66,11 @@ describe('the Grafana dashboard', () => {
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
     for (const family of [
       'cxr_results_recorded_total',
-      'cxr_request_end_to_end_seconds_bucket',
+      'cxr_results_end_to_end_seconds_bucket',
       'rabbitmq_detailed_queue_messages_ready',
       'kube_deployment_status_replicas',
       'cxr_results_refused_total',
-      'cxr_http_requests_total{status_code=~"5.."',
+      'cxr_gateway_http_request_duration_seconds_count{status_code=~"5.."',
     ]) {
       expect(exprs).toContain(family);
     }
@@ -108,6 +108,21 @@ describe('the dashboard and the rules together', () => {
     const watched = allExprs.flatMap(queueNames);
     expect(watched.length).toBeGreaterThan(5);
     for (const queue of watched) expect(real).toContain(queue);
+  });
+
+  it('read only cxr_ metrics that a service registers', () => {
+    const registered = new Set(
+      ['gateway', 'inference', 'results'].flatMap((service) =>
+        [
+          ...readFileSync(join(__dirname, `../../services/${service}/src/metrics.ts`), 'utf8').matchAll(
+            /name: '(cxr_[a-z_]+)'/g,
+          ),
+        ].map((m) => m[1]!),
+      ),
+    );
+    expect(registered.size).toBeGreaterThan(10);
+    const read = [...new Set(allExprs.flatMap(metricNames))].filter((name) => name.startsWith('cxr_'));
+    expect(read.filter((name) => !registered.has(name))).toEqual([]);
   });
 
   it('read only metrics the README lists', () => {
