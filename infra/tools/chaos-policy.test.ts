@@ -36,6 +36,7 @@ function faultRecord(overrides: Partial<FaultRecord>): FaultRecord {
     healthMs: 1_500,
     endToEndMs: 2_000,
     probe: 'classified',
+    whileDown: null,
     ...overrides,
   };
 }

@@ -333,6 +333,12 @@ export interface FaultRecord {
   endToEndMs: number | null;
   /** The probe's end: classified, failed CODE, open, not accepted … */
   probe: string;
+  /**
+   * For a server restart, what the services said while it was down (polled every 250 ms): those
+   * whose /live ever failed, those whose /ready answered other than 200 at least once, and how
+   * many times a supervisor restarted a service meanwhile. Null for a kill.
+   */
+  whileDown: { liveFailed: string[]; notReady: string[]; restarts: number } | null;
 }
 
 /** Counters of the results service, added up over its restarts. */

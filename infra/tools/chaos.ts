@@ -603,6 +603,53 @@ function healthUrls(fault: Fault | 'all'): string[] {
   return [gateway, results, ...inference];
 }
 
+interface ProbeWatch {
+  liveFailed: string[];
+  notReady: string[];
+}
+
+/** Polls every service's /live and /ready every 250 ms until `over()`: who was ever not alive, who was ever not ready. */
+async function watchProbes(over: () => boolean): Promise<ProbeWatch> {
+  const liveFailed = new Set<string>();
+  const notReady = new Set<string>();
+  const answers = async (url: string) => {
+    try {
+      return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status;
+    } catch {
+      return null;
+    }
+  };
+  while (!over()) {
+    await Promise.all(
+      healthUrls('all').map(async (health) => {
+        const name = serviceName(health);
+        if ((await answers(health.replace(/\/health$/, '/live'))) !== 200) liveFailed.add(name);
+        if ((await answers(health.replace(/\/health$/, '/ready'))) !== 200) notReady.add(name);
+      }),
+    );
+    await sleep(250);
+  }
+  return { liveFailed: [...liveFailed].sort(), notReady: [...notReady].sort() };
+}
+
+/** gateway, results or inference-N, from one of healthUrls' URLs. */
+function serviceName(healthUrl: string): string {
+  const port = Number(new URL(healthUrl).port);
+  if (healthUrl.startsWith(GATEWAY_URL)) return 'gateway';
+  if (port === RESULTS_PORT) return 'results';
+  return `inference-${port - INFERENCE_BASE}`;
+}
+
+/** How many times the supervisors have restarted their services so far (their state files' restarts=). */
+function supervisorRestarts(): number {
+  let total = 0;
+  for (const file of readdirSync(SERVICES_DIR).filter((f) => f.endsWith('.state'))) {
+    const restarts = /^restarts=(\d+)$/m.exec(readFileSync(join(SERVICES_DIR, file), 'utf8'))?.[1];
+    total += Number(restarts ?? 0);
+  }
+  return total;
+}
+
 /** Every one of these /health URLs answers 200 at once. */
 async function allHealthy(urls: string[] = healthUrls('all')): Promise<boolean> {
   return (await Promise.all(urls.map(healthy))).every(Boolean);
@@ -704,6 +751,7 @@ async function injectFaults(run: Run, probeSample: Sample, runId: string): Promi
       healthMs: null,
       endToEndMs: null,
       probe: '-',
+      whileDown: null,
     };
     records.push(record);
     if (faultAt > run.deadline) {
@@ -734,8 +782,22 @@ async function injectFaults(run: Run, probeSample: Sample, runId: string): Promi
         recoveries.push(recover());
       } else {
         // The probe goes in once the server is down, and the next fault waits for it to be back.
-        const down = () => recoveries.push(recover());
-        record.action = await restartServer(fault, run.options, faultAt, down, back);
+        // Meanwhile the services' probes are watched: alive, not ready, and not restarted.
+        const restartsBefore = supervisorRestarts();
+        const watch: { probes: Promise<ProbeWatch> | null } = { probes: null };
+        let serverIsBack = false;
+        const down = () => {
+          recoveries.push(recover());
+          watch.probes = watchProbes(() => serverIsBack);
+        };
+        try {
+          record.action = await restartServer(fault, run.options, faultAt, down, back);
+        } finally {
+          serverIsBack = true;
+        }
+        if (watch.probes)
+          record.whileDown = { ...(await watch.probes), restarts: supervisorRestarts() - restartsBefore };
+        say(`${fault}: while down: ${JSON.stringify(record.whileDown)}`);
       }
     } catch (error) {
       record.error = (error as Error).message;

@@ -141,6 +141,15 @@ if (!alone) {
     expect(report.faults.map((f) => ({ fault: f.fault, error: f.error, recovered: f.endToEndMs !== null }))).toEqual(
       FAULTS.map((fault) => ({ fault, error: null, recovered: true })),
     );
+    // While a server was down, every service stayed alive (/live) and no supervisor restarted one;
+    // with RabbitMQ down, every service said it was not ready (/ready), and was ready again after.
+    const restarts = report.faults.filter((f) => f.fault.startsWith('restart-'));
+    expect(
+      restarts.map((f) => ({ fault: f.fault, liveFailed: f.whileDown?.liveFailed, restarts: f.whileDown?.restarts })),
+    ).toEqual(restarts.map((f) => ({ fault: f.fault, liveFailed: [], restarts: 0 })));
+    expect(report.faults.find((f) => f.fault === 'restart-rabbitmq')?.whileDown?.notReady).toEqual(
+      ['gateway', 'results', ...Array.from({ length: REPLICAS }, (_, i) => `inference-${i + 1}`)].sort(),
+    );
     expect(chaos.code).toBe(0);
   });
 });
