@@ -12,7 +12,7 @@ import { metricsRoute, type Registry } from '@cxr/metrics';
 import type { Tracer } from '@cxr/tracing';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
-import { forbidden, HttpError, unauthorized, unavailable } from './errors';
+import { forbidden, HttpError, outageOf, unauthorized, unavailable } from './errors';
 import type { BacklogMonitor } from './lib/shedding';
 import type { CompletionWaiters } from './lib/completion-waiters';
 import { MetadataCache } from './lib/access';
@@ -94,9 +94,9 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
       const late = unavailable('the request took too long to complete; try again shortly');
       return answer(late.statusCode, late.code, late.message);
     }
-    if (isDependencyOutage(error)) {
+    const outage = outageOf(error);
+    if (outage) {
       request.log.error({ err: error }, 'dependency unavailable');
-      const outage = unavailable('a storage service is unavailable; try again shortly');
       return answer(outage.statusCode, outage.code, outage.message);
     }
     request.log.error({ err: error }, 'request failed');
@@ -276,13 +276,4 @@ function bodiesAsSent(): ValidatorFactory {
     });
     return (route) => (route.httpPart === 'body' ? forBodies : forText)(route);
   };
-}
-
-/** MongoDB or S3 unreachable: a 503 the client may retry, not a 500. */
-function isDependencyOutage(error: Error & { code?: string; $fault?: string }): boolean {
-  return (
-    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected)Error$/.test(error.name) ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(error.code ?? '') ||
-    error.$fault === 'server'
-  );
 }
