@@ -132,8 +132,17 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     adminApiKey: config.ADMIN_API_KEY,
     cacheSeconds: config.AUTH_CACHE_SECONDS,
   });
-  // Open long-polls answer at once when the server closes, so shutdown does not wait for them.
-  app.addHook('preClose', async () => deps.waiters.close());
+  // Open long-polls answer at once when the server closes, so shutdown does not wait for them,
+  // and each answer sent while closing closes its connection: the server's close() waits for
+  // every connection, and one kept alive after its answer would hold it until the grace runs out.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    deps.waiters.close();
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   await app.register(healthRoute, {
     checks: { mongodb: () => deps.db.ping(), s3: () => deps.store.ping(), rabbitmq: () => deps.broker.ping() },
   });
