@@ -88,7 +88,7 @@ describe('model uploads', () => {
       const user = (await createUser(admin, 'slow-model')).client;
       const datasetId = await newDataset(user, 'slow');
       const upload = await user.post(`/v1/datasets/${datasetId}/models`, modelForm(slowModel(), ['a', 'b'], SPEC));
-      expect({ status: upload.status, body: upload.body }).toEqual({
+      expect({ status: upload.status, body: upload.body }).toMatchObject({
         status: 422,
         body: { error: 'MODEL_CHECK_TIMEOUT', message: 'the model did not load and run once within 1 s' },
       });

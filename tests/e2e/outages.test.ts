@@ -50,7 +50,7 @@ describe('a dependency the gateway cannot reach gives 503 naming it, and service
     await s3.cut();
     try {
       const download = await user.get(`/v1/models/${modelId}/file`);
-      expect({ status: download.status, body: download.body }).toEqual({
+      expect({ status: download.status, body: download.body }).toMatchObject({
         status: 503,
         body: { error: 'UNAVAILABLE', message: 'the object store (S3) cannot be reached; try again shortly' },
       });
@@ -72,7 +72,7 @@ describe('a dependency the gateway cannot reach gives 503 naming it, and service
     await mongo.cut();
     try {
       const dataset = await user.get(`/v1/datasets/${datasetId}/models`);
-      expect({ status: dataset.status, body: dataset.body }).toEqual({
+      expect({ status: dataset.status, body: dataset.body }).toMatchObject({
         status: 503,
         body: { error: 'UNAVAILABLE', message: 'the database (MongoDB) cannot be reached; try again shortly' },
       });
