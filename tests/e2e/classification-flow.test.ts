@@ -17,8 +17,6 @@ interface RequestView {
 describe('a user classifies chest X-rays through gateway, inference and results', () => {
   let system: System;
   let alice: Client;
-  let datasetId: string;
-  let modelId: string;
 
   beforeAll(async () => {
     system = await startSystem();
@@ -56,7 +54,7 @@ describe('a user classifies chest X-rays through gateway, inference and results'
       maintain_ratio: true,
     });
     expect(dataset.status).toBe(201);
-    datasetId = dataset.body.id as string;
+    const datasetId = dataset.body.id as string;
 
     const demo = buildDemoModel();
     const upload = await alice.post(
@@ -71,7 +69,7 @@ describe('a user classifies chest X-rays through gateway, inference and results'
       labels: demo.labels,
       size: demo.onnx.length,
     });
-    modelId = upload.body.id as string;
+    const modelId = upload.body.id as string;
 
     const download = await fetch(`${system.gatewayUrl}/v1/models/${modelId}/file`, {
       headers: { authorization: `Bearer ${alice.apiKey}` },
@@ -79,7 +77,9 @@ describe('a user classifies chest X-rays through gateway, inference and results'
     expect(Buffer.from(await download.arrayBuffer()).equals(demo.onnx)).toBe(true);
   });
 
+  // Each test below has a dataset of its own with the demo model, so it runs alone as well.
   it('classifies each kind of sample with its label, exactly once', async () => {
+    const { datasetId, modelId } = await datasetWithDemoModel(alice, 'each-kind', 'Each kind');
     const kinds: SampleKind[] = ['dark', 'bright', 'striped'];
     const submitted: { kind: SampleKind; id: string }[] = [];
     for (const kind of kinds) {
@@ -114,6 +114,17 @@ describe('a user classifies chest X-rays through gateway, inference and results'
   });
 
   it('classifies a JPEG sent to a chosen model, and lists requests with filters', async () => {
+    const { datasetId, modelId } = await datasetWithDemoModel(alice, 'listing', 'Listing');
+    // Three classified before it, so the listing has two pages of two.
+    for (const seed of [1, 2, 3]) {
+      const earlier = await alice.post(
+        `/v1/datasets/${datasetId}/classifications`,
+        imageForm(await renderSample('dark', { seed })),
+      );
+      expect(
+        (await alice.get<RequestView>(`/v1/classifications/${earlier.body.id as string}?wait=30`)).body.state,
+      ).toBe('classified');
+    }
     const image = await renderSample('striped', { width: 300, height: 300, format: 'jpeg', seed: 3 });
     const response = await alice.post(`/v1/models/${modelId}/classifications`, imageForm(image, 'x.jpg'));
     expect(response.status).toBe(202);
@@ -146,6 +157,7 @@ describe('a user classifies chest X-rays through gateway, inference and results'
       width: 96,
       height: 96,
     });
+    const { datasetId } = await datasetWithDemoModel(alice, 'variants', 'Variants');
     expect(variant.inputSpec).toMatchObject({ layout: 'NHWC', channels: 3, width: 96, height: 96, output: 'logits' });
     const upload = await alice.post(
       `/v1/datasets/${datasetId}/models`,
@@ -167,6 +179,7 @@ describe('a user classifies chest X-rays through gateway, inference and results'
   });
 
   it('answers the same request again for a repeated Idempotency-Key', async () => {
+    const { datasetId } = await datasetWithDemoModel(alice, 'repeats', 'Repeats');
     const image = await renderSample('dark', { seed: 11 });
     const first = await alice.post(`/v1/datasets/${datasetId}/classifications`, imageForm(image), {
       'idempotency-key': 'scan-42',
@@ -222,6 +235,7 @@ describe('a user classifies chest X-rays through gateway, inference and results'
   });
 
   it('refuses an image over MAX_IMAGE_BYTES with 413 and stores nothing for it', async () => {
+    const { datasetId } = await datasetWithDemoModel(alice, 'huge', 'Huge');
     const before = await system.db.models.ClassificationRequest.countDocuments({});
     // A PNG signature, then more than the default limit of 20 MiB.
     const huge = Buffer.concat([

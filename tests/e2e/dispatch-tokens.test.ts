@@ -101,16 +101,24 @@ describe('the results consumer records a result only with the right, unused disp
     expect(view.body.state).toBe('queued');
   });
 
-  it('records the result that carries the job token', async () => {
+  /** The honest worker's answer ('dark', with the job's token), sent unless it is recorded already. */
+  async function recordHonestResult(): Promise<{ state: string; result: { label: string } | null }> {
+    const path = `/v1/classifications/${job.requestId}`;
+    const now = await carol.get<{ state: string; result: { label: string } | null }>(path);
+    if (now.body.result) return now.body;
     await publishResult(resultFor(job.dispatchToken, 'dark'));
-    const view = await carol.get<{ state: string; result: { label: string } }>(
-      `/v1/classifications/${job.requestId}?wait=15`,
-    );
-    expect(view.body.state).toBe('classified');
-    expect(view.body.result.label).toBe('dark');
+    return (await carol.get<{ state: string; result: { label: string } | null }>(`${path}?wait=15`)).body;
+  }
+
+  it('records the result that carries the job token', async () => {
+    const view = await recordHonestResult();
+    expect(view.state).toBe('classified');
+    expect(view.result?.label).toBe('dark');
   });
 
   it('refuses the same token replayed with another answer, leaving the result unchanged', async () => {
+    // The token has been used: by the test before, or here when this test runs alone.
+    expect((await recordHonestResult()).state).toBe('classified');
     await publishResult(resultFor(job.dispatchToken, 'striped'));
     const stats = await waitFor('the replayed result refused', resultsStats, (s) => s.refused.replayed! >= 1);
     expect(stats.refused.replayed).toBe(1);

@@ -1,5 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import amqp from 'amqplib';
+import { Topology } from '@cxr/broker';
 import { renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm } from '@cxr/client';
 import { datasetWithDemoModel } from '../support/fixtures';
@@ -104,6 +106,18 @@ describe('backlog shedding: with no worker, submissions beyond the backlog get 5
     throw new Error('never shed');
   }
 
+  /** Submits (no worker takes them) until at least `count` jobs wait in the queue. */
+  async function queueAtLeast(count: number): Promise<void> {
+    const connection = await amqp.connect(system.vhost.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      const depth = async () => (await channel.checkQueue(Topology.jobsQueue)).messageCount;
+      while ((await depth()) < count) expect((await submit()).status).toBe(202);
+    } finally {
+      await connection.close();
+    }
+  }
+
   it('refuses submissions past MAX_QUEUED_JOBS, while /health answers 200', async () => {
     for (let i = 0; i < 3; i++) expect((await submit()).status).toBe(202);
     const { accepted, shed } = await submitUntilShed();
@@ -118,6 +132,8 @@ describe('backlog shedding: with no worker, submissions beyond the backlog get 5
   });
 
   it('answers before reading the upload', async () => {
+    // The gateway is shedding: the queue is past MAX_QUEUED_JOBS and it has sampled it.
+    await submitUntilShed();
     // Headers and a little of a large body; the rest never comes, and the answer comes anyway.
     const status = await new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
       const boundary = randomBytes(8).toString('hex');
@@ -142,6 +158,7 @@ describe('backlog shedding: with no worker, submissions beyond the backlog get 5
   });
 
   it('sheds on a cold start with a deep queue, by MAX_BACKLOG_SECONDS at the drain-rate floor', async () => {
+    await queueAtLeast(3);
     await system.kill('gateway');
     // At least 3 jobs wait; at 1 job/s assumed, 2 s of backlog is 2 jobs.
     await system.start('gateway', { MAX_QUEUED_JOBS: '0', MAX_BACKLOG_SECONDS: '2', DRAIN_RATE_FLOOR: '1' });

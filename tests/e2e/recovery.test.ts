@@ -223,6 +223,9 @@ describe('nothing is lost and nothing is recorded twice, whatever process dies',
 
     it('accepts a truncated image from its header, then fails it IMAGE_CORRUPT once, as inference decodes it', async () => {
       const { user, datasetId } = await setUp(system, 'judy');
+      // A worker of this test's own, whether or not the test before started one.
+      await system.kill('inference');
+      await system.start('inference');
       const whole = await renderSample('bright', { seed: 7 });
       const response = await user.post(
         `/v1/datasets/${datasetId}/classifications`,

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { buildDemoModel, renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm, modelForm } from '@cxr/client';
+import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
 
 jest.setTimeout(120_000);
@@ -232,8 +233,10 @@ describe('bad input gets a 4xx that says what is wrong and leaves nothing behind
     });
 
     it('refuses to delete a dataset that has models', async () => {
-      const response = await bob.delete(`/v1/datasets/${datasetId}`);
+      const withModel = await datasetWithDemoModel(bob, 'with-model', 'With a model');
+      const response = await bob.delete(`/v1/datasets/${withModel.datasetId}`);
       expect(response.status).toBe(409);
+      expect((await bob.get(`/v1/datasets/${withModel.datasetId}`)).status).toBe(200);
     });
   });
 });

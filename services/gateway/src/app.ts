@@ -12,7 +12,7 @@ import { metricsRoute, type Registry } from '@cxr/metrics';
 import type { Tracer } from '@cxr/tracing';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
-import { forbidden, HttpError, unauthorized, unavailable } from './errors';
+import { forbidden, HttpError, outageOf, unauthorized, unavailable } from './errors';
 import type { BacklogMonitor } from './lib/shedding';
 import type { CompletionWaiters } from './lib/completion-waiters';
 import { MetadataCache } from './lib/access';
@@ -94,9 +94,9 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
       const late = unavailable('the request took too long to complete; try again shortly');
       return answer(late.statusCode, late.code, late.message);
     }
-    if (isDependencyOutage(error)) {
+    const outage = outageOf(error);
+    if (outage) {
       request.log.error({ err: error }, 'dependency unavailable');
-      const outage = unavailable('a storage service is unavailable; try again shortly');
       return answer(outage.statusCode, outage.code, outage.message);
     }
     request.log.error({ err: error }, 'request failed');
@@ -132,8 +132,17 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     adminApiKey: config.ADMIN_API_KEY,
     cacheSeconds: config.AUTH_CACHE_SECONDS,
   });
-  // Open long-polls answer at once when the server closes, so shutdown does not wait for them.
-  app.addHook('preClose', async () => deps.waiters.close());
+  // Open long-polls answer at once when the server closes, so shutdown does not wait for them,
+  // and each answer sent while closing closes its connection: the server's close() waits for
+  // every connection, and one kept alive after its answer would hold it until the grace runs out.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    deps.waiters.close();
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   await app.register(healthRoute, {
     checks: { mongodb: () => deps.db.ping(), s3: () => deps.store.ping(), rabbitmq: () => deps.broker.ping() },
   });
@@ -276,13 +285,4 @@ function bodiesAsSent(): ValidatorFactory {
     });
     return (route) => (route.httpPart === 'body' ? forBodies : forText)(route);
   };
-}
-
-/** MongoDB or S3 unreachable: a 503 the client may retry, not a 500. */
-function isDependencyOutage(error: Error & { code?: string; $fault?: string }): boolean {
-  return (
-    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected)Error$/.test(error.name) ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(error.code ?? '') ||
-    error.$fault === 'server'
-  );
 }

@@ -1,13 +1,21 @@
 import { CompletionWaiters } from './completion-waiters';
 
 describe('CompletionWaiters', () => {
-  it('wakes a waiter when its request is notified, long before its timeout', async () => {
+  let clockAtStart = 0;
+  // A fake clock: a wait that resolves while no time has passed was woken by an event, not its timer.
+  beforeEach(() => {
+    jest.useFakeTimers();
+    clockAtStart = jest.now();
+  });
+  afterEach(() => jest.useRealTimers());
+
+  it('wakes a waiter when its request is notified, before its timeout', async () => {
     const waiters = new CompletionWaiters();
-    const started = Date.now();
     const pending = waiters.expect('a');
-    setTimeout(() => waiters.notify('a'), 10);
-    await expect(pending.wait(5_000)).resolves.toBe(true);
-    expect(Date.now() - started).toBeLessThan(1_000);
+    const woken = pending.wait(5_000);
+    waiters.notify('a');
+    await expect(woken).resolves.toBe(true);
+    expect(jest.now()).toBe(clockAtStart);
     expect(waiters.size).toBe(0);
   });
 
@@ -15,18 +23,21 @@ describe('CompletionWaiters', () => {
     const waiters = new CompletionWaiters();
     const pending = waiters.expect('a');
     waiters.notify('a');
-    const started = Date.now();
     await expect(pending.wait(5_000)).resolves.toBe(true);
-    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(jest.now()).toBe(clockAtStart);
   });
 
   it("times out when only another request's event comes, says so, and forgets the waiter", async () => {
     const waiters = new CompletionWaiters();
     const pending = waiters.expect('a');
     waiters.notify('b');
-    const started = Date.now();
-    await expect(pending.wait(50)).resolves.toBe(false);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    let outcome: boolean | undefined;
+    const waited = pending.wait(50).then((byEvent) => (outcome = byEvent));
+    await jest.advanceTimersByTimeAsync(49);
+    expect(outcome).toBeUndefined();
+    await jest.advanceTimersByTimeAsync(1);
+    await waited;
+    expect(outcome).toBe(false);
     expect(waiters.size).toBe(0);
   });
 

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Value } from '@sinclair/typebox/value';
 import { InputSpec, inputSpecProblem } from '@cxr/contracts';
-import { isDuplicateKeyError, type Database } from '@cxr/db';
+import type { Database } from '@cxr/db';
 import type { ObjectStore } from '@cxr/storage';
 import { Types } from 'mongoose';
 import { badRequest, conflict, tooLarge } from '../errors';
@@ -16,6 +16,7 @@ import { loadDataset, loadModel } from '../lib/access';
 import { page } from '../lib/paging';
 import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import { checkModelFile } from '../lib/model-check';
+import { createNextVersion } from '../lib/model-versions';
 import { MultipartReader } from '../lib/multipart';
 import { modelView } from '../lib/views';
 import { requireUser } from '../plugins/auth';
@@ -172,30 +173,18 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
         });
         let created;
         try {
-          for (let attempt = 0; ; attempt++) {
-            const last = await ClassifierModel.findOne({ dataset: dataset._id }, { version: 1 })
-              .sort({ version: -1 })
-              .lean();
-            try {
-              created = await ClassifierModel.create({
-                _id: modelId,
-                dataset: dataset._id,
-                dataset_owner: dataset.owner,
-                uploaded_by: userId,
-                name,
-                version: (last?.version ?? 0) + 1,
-                blob: { key, size, sha256 },
-                labels,
-                input_spec: spec,
-                input_name: checked.inputName,
-                output_name: checked.outputName,
-              });
-              break;
-            } catch (error) {
-              // Two uploads to one dataset raced for a version number: take the next one.
-              if (!isDuplicateKeyError(error) || attempt >= 4) throw error;
-            }
-          }
+          created = await createNextVersion(db.models, {
+            _id: modelId,
+            dataset: dataset._id,
+            dataset_owner: dataset.owner,
+            uploaded_by: userId,
+            name,
+            blob: { key, size, sha256 },
+            labels,
+            input_spec: spec,
+            input_name: checked.inputName,
+            output_name: checked.outputName,
+          });
         } catch (error) {
           await store
             .delete(key)
