@@ -10,6 +10,7 @@ Configured by the environment (bench.ts sets it): PEER_MODEL_DIR (model.onnx, sp
 PEER_REDIS_URL, S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY.
 """
 
+import asyncio
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import uuid
 import boto3
 import numpy as np
 import onnxruntime as ort
+import redis.asyncio as aioredis
 from celery import Celery
 from celery.signals import worker_process_init
 from fastapi import FastAPI, File, HTTPException, UploadFile
@@ -101,6 +103,35 @@ def classify(key: str) -> dict:
 
 app = FastAPI()
 _s3 = s3_client()
+# Waiting on Celery's own AsyncResult.get() from several threads at once breaks its shared Redis
+# result consumer (a protocol error under 16 in flight), so the web process waits the way that
+# consumer does, one subscription per request: the Redis result backend SETs and PUBLISHes each
+# result under celery-task-meta-<id>.
+_redis = aioredis.from_url(os.environ["PEER_REDIS_URL"])
+
+
+async def wait_for_result(task_id: str, timeout: float, send) -> dict:
+    key = f"celery-task-meta-{task_id}"
+    pubsub = _redis.pubsub()
+    await pubsub.subscribe(key)
+    try:
+        await send()
+        raw = await _redis.get(key)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while raw is None:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise HTTPException(504, "no result in time")
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+            if message is not None:
+                raw = message["data"]
+    finally:
+        await pubsub.unsubscribe(key)
+        await pubsub.aclose()
+    meta = json.loads(raw)
+    if meta["status"] != "SUCCESS":
+        raise HTTPException(500, f"task {meta['status']}: {meta.get('result')}")
+    return meta["result"]
 
 
 @app.post("/classify", status_code=200)
@@ -110,11 +141,13 @@ async def submit(image: UploadFile = File(...), wait: float = 0):
         raise HTTPException(400, "empty image")
     key = f"peer/{uuid.uuid4().hex}"
     await run_in_threadpool(_s3.put_object, Bucket=BUCKET, Key=key, Body=data)
-    task = classify.delay(key)
+    task_id = uuid.uuid4().hex
     if wait <= 0:
-        return {"id": task.id, "state": "queued"}
-    result = await run_in_threadpool(task.get, timeout=wait)
-    return {"id": task.id, "state": "classified", "result": result}
+        await run_in_threadpool(classify.apply_async, args=[key], task_id=task_id)
+        return {"id": task_id, "state": "queued"}
+    # Subscribed before the task is sent, so its result cannot be published unseen.
+    result = await wait_for_result(task_id, wait, lambda: run_in_threadpool(classify.apply_async, args=[key], task_id=task_id))
+    return {"id": task_id, "state": "classified", "result": result}
 
 
 @app.get("/health")
