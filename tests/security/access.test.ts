@@ -311,9 +311,8 @@ describe(`the access matrix: each of ${ROUTES.length} routes × ${CALLERS.length
     process.stdout.write(
       `access matrix: ${answered.length} cells (${ROUTES.length} routes × ${CALLERS.length} callers)\n`,
     );
-  });
 
-  it('left the owner’s data as only the owner’s own calls changed it', async () => {
+    // In the end the owner's data is as only the owner's own calls left it.
     const { ClassificationRequest, ClassifierModel, Dataset, ApiKey } = system.db.models;
     // The owner's submissions (2) and the fixture's; nobody else's got in.
     expect(await ClassificationRequest.countDocuments({ dataset: fixture.datasetId })).toBe(3);
