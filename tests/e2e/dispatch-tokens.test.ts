@@ -5,7 +5,7 @@ import { encodeMessage, type JobMessage, type ResultMessage } from '@cxr/contrac
 import { renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm } from '@cxr/client';
 import { datasetWithDemoModel } from '../support/fixtures';
-import { takeJob as takeJobFrom } from '../support/jobs';
+import { classifiedResult, takeJob as takeJobFrom } from '../support/jobs';
 import { startSystem, type System } from '../support/system';
 import { waitFor } from '../support/wait';
 
@@ -36,26 +36,7 @@ describe('the results consumer records a result only with the right, unused disp
 
   const takeJob = () => takeJobFrom(channel);
 
-  function resultFor(token: string, label: string): ResultMessage {
-    return {
-      v: 1,
-      type: 'cxr.result',
-      requestId: job.requestId,
-      correlationId: job.correlationId,
-      dispatchToken: token,
-      outcome: 'classified',
-      worker: 'test-worker',
-      modelId: job.model.id,
-      at: new Date().toISOString(),
-      classification: {
-        label,
-        score: 1,
-        scores: job.model.labels.map((l) => ({ label: l, score: l === label ? 1 : 0 })),
-      },
-      errors: [],
-      timings: {},
-    };
-  }
+  const resultFor = (token: string, label: string) => classifiedResult(job, token, label);
 
   beforeAll(async () => {
     system = await startSystem(['gateway', 'results']);

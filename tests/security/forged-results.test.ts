@@ -5,7 +5,7 @@ import { decodeMessage, encodeMessage, JobMessage, ResultMessage } from '@cxr/co
 import { renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm } from '@cxr/client';
 import { datasetWithDemoModel } from '../support/fixtures';
-import { takeJob as takeJobFrom } from '../support/jobs';
+import { classifiedResult, takeJob as takeJobFrom } from '../support/jobs';
 import { startSystem, type System } from '../support/system';
 import { waitFor } from '../support/wait';
 
@@ -50,27 +50,8 @@ interface Forged {
   body: Buffer;
 }
 
-function classified(job: JobMessage, token: string, label: string): ResultMessage {
-  const labels = job.model.labels;
-  return {
-    v: 1,
-    type: 'cxr.result',
-    requestId: job.requestId,
-    correlationId: job.correlationId,
-    dispatchToken: token,
-    outcome: 'classified',
-    worker: 'fuzz-worker',
-    modelId: job.model.id,
-    at: new Date().toISOString(),
-    classification: {
-      label,
-      score: labels.includes(label) ? 1 : 0.5,
-      scores: labels.map((l) => ({ label: l, score: l === label ? 1 : 0 })),
-    },
-    errors: [],
-    timings: {},
-  };
-}
+const classified = (job: JobMessage, token: string, label: string) =>
+  classifiedResult(job, token, label, 'fuzz-worker');
 
 const json = (message: unknown) => Buffer.from(JSON.stringify(message));
 const objectId = (rng: Rng) => rng.chars('0123456789abcdef', 24);
