@@ -221,6 +221,17 @@ check_port_free() {
   fi
 }
 
+# go_install_to OUT BINARY PACKAGE@VERSION: go install, run outside the repo so no go.mod or
+# go.work of ours interferes with 'go install pkg@version'; the binary is moved to OUT.
+go_install_to() {
+  local out="$1" binary="$2" pkg="$3" gobin
+  gobin="$(mktemp -d)"
+  (cd "$gobin" && GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath "$pkg") && mv "$gobin/$binary" "$out"
+  local rc=$?
+  rm -rf "$gobin"
+  return "$rc"
+}
+
 # go_build_cached NAME VERSION BUILD_FN: ensure $CXR_CACHE_DIR/bin/NAME-VERSION exists.
 # BUILD_FN is called with a temp output path; the result is renamed into place so
 # an interrupted build never leaves a broken binary. flock serialises concurrent

@@ -16,15 +16,6 @@ KUBECONFORM_VERSION=v0.7.0
 KUBERNETES_VERSION=v1.34.4
 KEDA_VERSION=v2.21.0
 
-# go_install_to OUT BINARY PACKAGE@VERSION: go install outside the repo (no go.mod of ours interferes).
-go_install_to() {
-  local out="$1" binary="$2" pkg="$3" gobin
-  gobin="$(mktemp -d)"
-  (cd "$gobin" && GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath "$pkg") && mv "$gobin/$binary" "$out"
-  local rc=$?
-  rm -rf "$gobin"
-  return "$rc"
-}
 _kustomize_build() { go_install_to "$1" kustomize "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"; }
 _kubeconform_build() { go_install_to "$1" kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"; }
 

@@ -10,16 +10,7 @@ S3_MODE_FILE="$S3_DIR/metadata-mode" # 'xattr' or 'sidecar', decided once per st
 S3_LOG="$LOG_DIR/s3.log"
 S3_PID="$PID_DIR/s3.pid"
 
-_versitygw_build() {
-  local out="$1" gobin
-  gobin="$(mktemp -d)"
-  # Run outside the repo so no go.mod/go.work of ours interferes with 'go install pkg@version'.
-  (cd "$gobin" && GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION") &&
-    mv "$gobin/versitygw" "$out"
-  local rc=$?
-  rm -rf "$gobin"
-  return "$rc"
-}
+_versitygw_build() { go_install_to "$1" versitygw "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"; }
 
 # The posix backend keeps object metadata (content-type, x-amz-meta-*, etag) in
 # user.* xattrs. Probe the filesystem once; without xattrs use a sidecar directory.
