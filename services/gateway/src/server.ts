@@ -72,8 +72,8 @@ void runService('gateway', logger, async (fail, defer) => {
       tracer,
     },
     // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s. requestTimeout bounds
-    // receiving a request (headers within Node's headersTimeout, 60 s), handlerTimeout its whole
-    // handling: the body, then the work after it (a model upload adds its model check's bound).
+    // receiving a request (its headers within HEADERS_TIMEOUT_SECONDS, set in app.ts), handlerTimeout
+    // its whole handling: the body, then the work after it (a model upload adds its model check's bound).
     {
       loggerInstance: logger,
       requestTimeout: 120_000,
