@@ -3,7 +3,7 @@ import { idsOnlyTracer, type Tracer } from './tracer';
 
 export { childOf, formatTraceparent, parseTraceparent, TRACEPARENT } from './traceparent';
 export type { TraceContext } from './traceparent';
-export { idsOnlyTracer } from './tracer';
+export { idsOnlyTracer, inSpan } from './tracer';
 export type { Span, SpanAttributes, SpanEnd, Tracer } from './tracer';
 
 /**

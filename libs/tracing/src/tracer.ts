@@ -27,6 +27,26 @@ export interface Tracer {
 }
 
 /**
+ * Runs `work` as `span`'s work: ends the span when it settles, failed with the error it throws
+ * (which goes on), or with `attributes` of its result.
+ */
+export async function inSpan<T>(
+  span: Span,
+  work: () => Promise<T>,
+  attributes?: (result: T) => SpanAttributes,
+): Promise<T> {
+  let result: T;
+  try {
+    result = await work();
+  } catch (error) {
+    span.end({ failed: error });
+    throw error;
+  }
+  span.end(attributes ? { attributes: attributes(result) } : undefined);
+  return result;
+}
+
+/**
  * No exporter: spans are only ids, so a trace id still reaches every log line and message
  * header, at the cost of one random id per span.
  */

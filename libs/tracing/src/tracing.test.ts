@@ -2,7 +2,16 @@ import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { childOf, formatTraceparent, idsOnlyTracer, parseTraceparent, startTracing } from './index';
+import {
+  childOf,
+  formatTraceparent,
+  idsOnlyTracer,
+  inSpan,
+  parseTraceparent,
+  startTracing,
+  type Span,
+  type SpanEnd,
+} from './index';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
@@ -39,6 +48,33 @@ describe('traceparent', () => {
     const root = childOf(null);
     expect(root.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(root.flags).toBe(1);
+  });
+});
+
+describe('inSpan', () => {
+  const recording = () => {
+    const ends: (SpanEnd | undefined)[] = [];
+    const span: Span = { ...idsOnlyTracer.start('work', null), end: (outcome) => ends.push(outcome) };
+    return { span, ends };
+  };
+
+  it('ends the span once with the attributes of the result, and returns the result', async () => {
+    const { span, ends } = recording();
+    await expect(
+      inSpan(
+        span,
+        async () => 'ack',
+        (d) => ({ disposition: d }),
+      ),
+    ).resolves.toBe('ack');
+    expect(ends).toEqual([{ attributes: { disposition: 'ack' } }]);
+  });
+
+  it('ends the span once, failed with the error, and throws it on', async () => {
+    const { span, ends } = recording();
+    const error = new Error('broker gone');
+    await expect(inSpan(span, () => Promise.reject(error))).rejects.toBe(error);
+    expect(ends).toEqual([{ failed: error }]);
   });
 });
 

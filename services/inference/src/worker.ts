@@ -12,7 +12,7 @@ import {
 } from '@cxr/contracts';
 import type { Logger } from '@cxr/logging';
 import type { ObjectStore } from '@cxr/storage';
-import { parseTraceparent, TRACEPARENT, type Span, type Tracer } from '@cxr/tracing';
+import { inSpan, parseTraceparent, TRACEPARENT, type Span, type Tracer } from '@cxr/tracing';
 import type { ConcurrencyLimit } from './concurrency-limit';
 import { UnrecoverableJobError } from './errors';
 import { InferenceRunError, type InferenceEngine } from './inference-engine';
@@ -144,14 +144,11 @@ export function createJobHandler(deps: WorkerDeps, metrics: InferenceMetrics) {
       correlationId: job.correlationId,
       trace_id: span.context.traceId,
     });
-    try {
-      const disposition = await runJob(job, span, log);
-      span.end({ attributes: { 'cxr.disposition': disposition } });
-      return disposition;
-    } catch (error) {
-      span.end({ failed: error });
-      throw error;
-    }
+    return inSpan(
+      span,
+      () => runJob(job, span, log),
+      (disposition) => ({ 'cxr.disposition': disposition }),
+    );
   }
 
   async function runJob(job: JobMessage, span: Span, log: Logger): Promise<Disposition> {

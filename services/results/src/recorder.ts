@@ -2,7 +2,7 @@ import { Topology, type Broker, type ConsumeMessage, type Disposition } from '@c
 import { decodeMessage, hashSecret, JobMessage, ResultMessage } from '@cxr/contracts';
 import { Types, type ClassificationRequests, type Outcome, type RequestRecord } from '@cxr/db';
 import type { Logger } from '@cxr/logging';
-import { parseTraceparent, TRACEPARENT, type Tracer } from '@cxr/tracing';
+import { inSpan, parseTraceparent, TRACEPARENT, type Tracer } from '@cxr/tracing';
 import { isTerminal } from '@cxr/request-lifecycle';
 import { KeyedQueue } from './keyed-queue';
 import type { RefusalReason, ResultsMetrics } from './metrics';
@@ -162,14 +162,7 @@ export function createRecorder(
       outcome: result.outcome,
       trace_id: span.context.traceId,
     };
-    try {
-      const disposition = await perRequest.run(result.requestId, () => record(result, context));
-      span.end();
-      return disposition;
-    } catch (error) {
-      span.end({ failed: error });
-      throw error;
-    }
+    return inSpan(span, () => perRequest.run(result.requestId, () => record(result, context)));
   }
 
   /**

@@ -11,7 +11,7 @@ import {
   type RequestRecord,
 } from '@cxr/db';
 import type { Logger } from '@cxr/logging';
-import { parseTraceparent, TRACEPARENT, type Tracer } from '@cxr/tracing';
+import { inSpan, parseTraceparent, TRACEPARENT, type Tracer } from '@cxr/tracing';
 import type { Types } from 'mongoose';
 
 /** What a job needs besides the request: the model to run and how to fit the image to it. */
@@ -79,17 +79,13 @@ export class Dispatcher {
       'cxr.request_id': job.requestId,
       'cxr.dispatch': token.record.seq,
     });
-    try {
-      await this.deps.broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, encodeMessage(job), {
+    await inSpan(span, () =>
+      this.deps.broker.publish(Topology.jobsExchange, JOB_ROUTING_KEY, encodeMessage(job), {
         messageId: randomUUID(),
         correlationId: doc.correlation_id,
         headers: { [TRACEPARENT]: span.traceparent() },
-      });
-    } catch (error) {
-      span.end({ failed: error });
-      throw error;
-    }
-    span.end();
+      }),
+    );
     await this.deps.requests.apply(
       doc,
       { type: 'published', seq: token.record.seq },
