@@ -5,7 +5,6 @@
 import { fork, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { buildDeployable, ENTRY_POINTS, type Deployable } from '../../infra/build';
 
 const ROOT = join(__dirname, '../..');
@@ -66,25 +65,31 @@ describe('the production build', () => {
     );
   });
 
-  it('the compiled ONNX Runtime thread starts beside server.js and answers a load', async () => {
-    const worker = new Worker(join(out, 'inference', 'ort-thread.js'), {
-      workerData: { intraOpNumThreads: 1, allowSpinning: false },
+  // In a process of its own, as the service runs it: ONNX Runtime's addon registers itself only on
+  // its first load in a process, so a thread that loaded it here and ended would leave every later
+  // ONNX Runtime test in this jest process unable to load it ("Module did not self-register").
+  it('the compiled ONNX Runtime thread starts beside server.js and answers a load', () => {
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const worker = new Worker(process.argv[1], { workerData: { intraOpNumThreads: 1, allowSpinning: false } });
+      const messages = [];
+      worker.on('error', (error) => { console.error(error); process.exit(1); });
+      worker.on('message', (message) => {
+        messages.push(message);
+        if (message.type === 'ready') {
+          worker.postMessage({ type: 'load', id: 1, handle: 'not-a-model', bytes: new Uint8Array([1, 2, 3]) });
+        } else {
+          console.log(JSON.stringify(messages.map((m) => ({ type: m.type, id: m.id }))));
+          void worker.terminate();
+        }
+      });`;
+    const run = spawnSync(process.execPath, ['-e', script, join(out, 'inference', 'ort-thread.js')], {
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+      timeout: 60_000,
     });
-    try {
-      const messages: { type: string; id?: number }[] = [];
-      const next = () =>
-        new Promise<{ type: string; id?: number }>((resolve, reject) => {
-          worker.once('message', resolve);
-          worker.once('error', reject);
-        });
-      messages.push(await next());
-      worker.postMessage({ type: 'load', id: 1, handle: 'not-a-model', bytes: new Uint8Array([1, 2, 3]) });
-      messages.push(await next());
-      expect(messages.map((m) => m.type)).toEqual(['ready', 'failed']);
-      expect(messages[1]?.id).toBe(1);
-    } finally {
-      await worker.terminate();
-    }
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual([{ type: 'ready' }, { type: 'failed', id: 1 }]);
   }, 60_000);
 
   it('the compiled model check runs as the gateway forks it and refuses a file that is not a model', async () => {
