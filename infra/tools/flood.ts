@@ -72,14 +72,18 @@ async function main(): Promise<void> {
     return { status: response.status, ms: performance.now() - t0, retryAfter, id };
   };
 
-  let peakRssMiB = 0;
-  const sampler = setInterval(() => {
+  const rssMiB = () => {
     try {
       const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${gatewayPid}/status`, 'utf8'));
-      if (rss) peakRssMiB = Math.max(peakRssMiB, Number(rss[1]) / 1024);
+      return rss ? Number(rss[1]) / 1024 : 0;
     } catch {
-      // the gateway restarted: its new pid is not followed
+      return 0; // the gateway restarted: its new pid is not followed
     }
+  };
+  const startRssMiB = rssMiB();
+  let peakRssMiB = startRssMiB;
+  const sampler = setInterval(() => {
+    peakRssMiB = Math.max(peakRssMiB, rssMiB());
   }, 100);
 
   const answers: Answer[] = [];
@@ -120,7 +124,9 @@ async function main(): Promise<void> {
       `max ${times[times.length - 1]?.toFixed(0) ?? '-'} ms (${[...byStatus.keys()]
         .sort()
         .map((status) => `${status}: p99 ${percentile(timesOf(status), 99).toFixed(0)} ms`)
-        .join(', ')}); gateway peak RSS during the flood ${peakRssMiB.toFixed(0)} MiB`,
+        .join(
+          ', ',
+        )}); gateway peak RSS during the flood ${peakRssMiB.toFixed(0)} MiB (${startRssMiB.toFixed(0)} MiB before it)`,
   );
 
   // Every accepted request must end, classified.

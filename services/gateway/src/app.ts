@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import ajvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
@@ -232,6 +233,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         metadata,
         imageChecks: new ConcurrencyLimit(4),
         maxImageBytes: config.MAX_IMAGE_BYTES,
+        spoolDir: config.TMP_DIR ?? tmpdir(),
         bodyIdleMs: config.BODY_IDLE_SECONDS * 1000,
         maxImagePixels: config.MAX_IMAGE_PIXELS,
         maxImageDecodedBytes: config.MAX_IMAGE_DECODED_BYTES,

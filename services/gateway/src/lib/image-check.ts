@@ -8,17 +8,44 @@ export interface InspectedImage {
   height: number;
 }
 
+/** The image's first bytes kept in memory as it is spooled; its header is read from them. */
+export const IMAGE_HEAD_BYTES = 256 * 1024;
+/** How far into the file a header may reach (a JPEG's APP segments: EXIF, ICC profile, …). */
+export const MAX_IMAGE_HEADER_BYTES = 1024 * 1024;
+
+/** An upload whose header can be read without holding all of it (see SpooledUpload). */
+export interface ImageSource {
+  readonly head: Buffer;
+  readonly size: number;
+  prefix(length: number): Promise<Buffer>;
+}
+
+async function readMetadata(bytes: Buffer): Promise<sharp.Metadata | null> {
+  try {
+    return await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Checks from the header alone that the bytes are a PNG or JPEG that follows the dataset's
  * rules (format, size, ratio, pixel limit). The gateway never decodes the pixels: inference
- * does that once, strictly, and fails a damaged image with IMAGE_CORRUPT and its reason.
+ * does that once, strictly, and fails a damaged image with IMAGE_CORRUPT and its reason. The
+ * header is read from the upload's first bytes, and from up to MAX_IMAGE_HEADER_BYTES of the
+ * file when it reaches further.
  */
-export async function inspectImage(bytes: Buffer, rules: ImageRules): Promise<InspectedImage> {
-  let metadata: sharp.Metadata;
-  try {
-    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
-  } catch {
-    throw unsupportedMedia('the file is not a readable image; send a PNG or JPEG');
+export async function inspectImage(source: ImageSource, rules: ImageRules): Promise<InspectedImage> {
+  let metadata = await readMetadata(source.head);
+  if (!metadata && source.size > source.head.length) {
+    metadata = await readMetadata(await source.prefix(MAX_IMAGE_HEADER_BYTES));
+  }
+  if (!metadata) {
+    throw unsupportedMedia(
+      source.size > MAX_IMAGE_HEADER_BYTES
+        ? `the file is not a readable image, or its header reaches past the first ${MAX_IMAGE_HEADER_BYTES} bytes; send a PNG or JPEG`
+        : 'the file is not a readable image; send a PNG or JPEG',
+    );
   }
   if (metadata.format !== 'png' && metadata.format !== 'jpeg') {
     throw unsupportedMedia(`the image is ${metadata.format ?? 'of an unknown format'}; send a PNG or JPEG`);

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import {
@@ -19,9 +19,9 @@ import type { UnsentJobs } from '../dispatch/unsent-jobs';
 import { requestSpan } from '../tracing';
 import { loadDataset, loadModel, type MetadataCache } from '../lib/access';
 import { page } from '../lib/paging';
-import { inspectImage } from '../lib/image-check';
+import { IMAGE_HEAD_BYTES, inspectImage } from '../lib/image-check';
 import { MultipartReader } from '../lib/multipart';
-import { readUpload } from '../lib/read-upload';
+import { SpooledUpload } from '../lib/upload-spool';
 import { requireUser } from '../plugins/auth';
 import { IdParams, ListClassificationsQuery, SubmitQuery, WaitQuery } from '../schemas';
 
@@ -36,6 +36,8 @@ export interface ClassificationsRoutesOptions {
   metadata: MetadataCache;
   imageChecks: ConcurrencyLimit;
   maxImageBytes: number;
+  /** Where uploads are spooled (each in a file unlinked at once). */
+  spoolDir: string;
   /** How long a client may send nothing while its image is read. */
   bodyIdleMs: number;
   maxImagePixels: number;
@@ -54,7 +56,8 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
   const { db, store, dispatcher, requests } = options;
   const { ClassificationRequest, ClassificationResult, IdempotencyRecord } = db.models;
 
-  async function readImage(request: FastifyRequest): Promise<Buffer> {
+  /** Reads the one part of the form, the image, into a spool file (never whole into memory). */
+  async function readImage(request: FastifyRequest): Promise<SpooledUpload> {
     if (!request.isMultipart()) throw badRequest("send the image as multipart/form-data in the file field 'image'");
     const form = new MultipartReader(request, {
       limits: { files: 1, fields: 0, parts: 1, fileSize: options.maxImageBytes },
@@ -62,23 +65,26 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       tooLargeMessage: `the image is larger than the limit of ${options.maxImageBytes} bytes`,
       idleMs: options.bodyIdleMs,
     });
+    let upload: SpooledUpload | null = null;
     try {
       // Read to the end: a second part, whatever it is, is refused rather than ignored.
-      let bytes: Buffer | null = null;
       for (let part = await form.next(); part; part = await form.next()) {
         if (part.type !== 'file' || part.fieldname !== 'image') {
           throw badRequest(
             `unexpected ${part.type} '${part.fieldname}'; send only the image, in the file field 'image'`,
           );
         }
-        bytes = await form.read(part, (file) =>
-          readUpload(file.file, Number(request.headers['content-length']) || undefined, options.maxImageBytes),
+        upload = await form.read(part, (file) =>
+          SpooledUpload.from(file.file, { dir: options.spoolDir, headBytes: IMAGE_HEAD_BYTES }),
         );
         if (part.file.truncated) throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
       }
-      if (!bytes) throw badRequest("no image: send it in the multipart file field 'image'");
-      if (bytes.length === 0) throw badRequest('the image file is empty');
-      return bytes;
+      if (!upload) throw badRequest("no image: send it in the multipart file field 'image'");
+      if (upload.size === 0) throw badRequest('the image file is empty');
+      return upload;
+    } catch (error) {
+      await upload?.close();
+      throw error;
     } finally {
       form.close();
     }
@@ -98,9 +104,26 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       throw badRequest('Idempotency-Key must be 1 to 200 characters');
     }
 
-    const bytes = await readImage(request);
+    const upload = await readImage(request);
+    try {
+      return await record(request, upload, dataset, model, priority, userId, idempotencyKey);
+    } finally {
+      await upload.close();
+    }
+  }
+
+  /** Checks the spooled image, stores it and its request, and sends its job. */
+  async function record(
+    request: FastifyRequest,
+    upload: SpooledUpload,
+    dataset: Awaited<ReturnType<typeof loadDataset>>,
+    model: JobTarget['model'],
+    priority: number,
+    userId: Types.ObjectId,
+    idempotencyKey: string | undefined,
+  ) {
     const image = await options.imageChecks.run(() =>
-      inspectImage(bytes, {
+      inspectImage(upload, {
         minWidth: dataset.img_width,
         minHeight: dataset.img_height,
         maintainRatio: dataset.maintain_ratio,
@@ -109,7 +132,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         maxDecodedBytes: options.maxImageDecodedBytes,
       }),
     );
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const { sha256, size } = upload;
 
     let requestId = new Types.ObjectId();
     let claimId: string | null = null;
@@ -127,14 +150,19 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     const token = dispatcher.newToken(1);
     try {
       // The blob goes first: a request record never points at an image that is not there.
-      await store.put(key, bytes, { contentType: `image/${image.format}`, metadata: { sha256 }, sha256 });
+      await store.put(key, upload.stream(), {
+        contentType: `image/${image.format}`,
+        contentLength: size,
+        metadata: { sha256 },
+        sha256,
+      });
       created = await requests.create({
         _id: requestId,
         model: model._id,
         dataset: dataset._id,
         dataset_owner: dataset.owner,
         submitter: userId,
-        image: { key, sha256, size: bytes.length, format: image.format, width: image.width, height: image.height },
+        image: { key, sha256, size, format: image.format, width: image.width, height: image.height },
         priority,
         idempotency_key: idempotencyKey ?? null,
         correlation_id: randomUUID(),
