@@ -234,6 +234,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         imageChecks: new ConcurrencyLimit(4),
         maxImageBytes: config.MAX_IMAGE_BYTES,
         spoolDir: config.TMP_DIR ?? tmpdir(),
+        uploadMemoryBytes: config.UPLOAD_MEMORY_BYTES,
         bodyIdleMs: config.BODY_IDLE_SECONDS * 1000,
         maxImagePixels: config.MAX_IMAGE_PIXELS,
         maxImageDecodedBytes: config.MAX_IMAGE_DECODED_BYTES,

@@ -19,13 +19,20 @@ export const GatewayConfigSchema = Type.Object({
   /** How long loading an uploaded model and running it once may take before it is refused. */
   MODEL_CHECK_TIMEOUT_SECONDS: env.positiveInt(60, 3600),
   MAX_IMAGE_BYTES: env.positiveInt(20 * 1024 * 1024),
+  /** An upload up to this many bytes is held in memory; a larger one goes to a file in TMP_DIR as it arrives. */
+  UPLOAD_MEMORY_BYTES: Type.Integer({
+    minimum: 256 * 1024,
+    maximum: 64 * 1024 * 1024,
+    default: 4 * 1024 * 1024,
+    description: 'bytes from 262144 (256 KiB) to 67108864 (64 MiB)',
+  }),
   /** How long a client may send nothing in the middle of a multipart body before the request is dropped (408). */
   BODY_IDLE_SECONDS: env.positiveInt(30, 110),
   /** How long a client may take to send its request line and headers before it gets 408 and the connection closes (slowloris). */
   HEADERS_TIMEOUT_SECONDS: env.positiveInt(20, 120),
   /** Decoded pixels (width × height) an image may have: guards against decompression bombs. */
   MAX_IMAGE_PIXELS: env.positiveInt(50_000_000),
-  /** Submissions one gateway reads and stores at once; more are answered 503 with Retry-After at once. Its memory for uploads stays under this × MAX_IMAGE_BYTES. 0: no limit. */
+  /** Submissions one gateway reads and stores at once; more are answered 503 with Retry-After at once. Its memory for uploads stays under this × UPLOAD_MEMORY_BYTES. 0: no limit. */
   MAX_SUBMISSIONS_IN_FLIGHT: Type.Integer({
     minimum: 0,
     maximum: 10_000,

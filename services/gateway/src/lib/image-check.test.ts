@@ -35,7 +35,11 @@ describe('inspectImage on a spooled upload', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   async function inspect(bytes: Buffer) {
-    const upload = await SpooledUpload.from(Readable.from([bytes]), { dir, headBytes: IMAGE_HEAD_BYTES });
+    const upload = await SpooledUpload.from(Readable.from([bytes]), {
+      dir,
+      memoryBytes: IMAGE_HEAD_BYTES,
+      headBytes: IMAGE_HEAD_BYTES,
+    });
     try {
       return await inspectImage(upload, RULES);
     } finally {

@@ -36,8 +36,9 @@ export interface ClassificationsRoutesOptions {
   metadata: MetadataCache;
   imageChecks: ConcurrencyLimit;
   maxImageBytes: number;
-  /** Where uploads are spooled (each in a file unlinked at once). */
+  /** Where an upload larger than `uploadMemoryBytes` is spooled (in a file unlinked at once). */
   spoolDir: string;
+  uploadMemoryBytes: number;
   /** How long a client may send nothing while its image is read. */
   bodyIdleMs: number;
   maxImagePixels: number;
@@ -56,7 +57,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
   const { db, store, dispatcher, requests } = options;
   const { ClassificationRequest, ClassificationResult, IdempotencyRecord } = db.models;
 
-  /** Reads the one part of the form, the image, into a spool file (never whole into memory). */
+  /** Reads the one part of the form, the image: in memory up to `uploadMemoryBytes`, beyond that in a file. */
   async function readImage(request: FastifyRequest): Promise<SpooledUpload> {
     if (!request.isMultipart()) throw badRequest("send the image as multipart/form-data in the file field 'image'");
     const form = new MultipartReader(request, {
@@ -75,7 +76,12 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
           );
         }
         upload = await form.read(part, (file) =>
-          SpooledUpload.from(file.file, { dir: options.spoolDir, headBytes: IMAGE_HEAD_BYTES }),
+          SpooledUpload.from(file.file, {
+            dir: options.spoolDir,
+            memoryBytes: options.uploadMemoryBytes,
+            headBytes: IMAGE_HEAD_BYTES,
+            sizeHint: Number(request.headers['content-length']) || undefined,
+          }),
         );
         if (part.file.truncated) throw tooLarge(`the image is larger than the limit of ${options.maxImageBytes} bytes`);
       }
@@ -150,7 +156,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     const token = dispatcher.newToken(1);
     try {
       // The blob goes first: a request record never points at an image that is not there.
-      await store.put(key, upload.stream(), {
+      await store.put(key, upload.body(), {
         contentType: `image/${image.format}`,
         contentLength: size,
         metadata: { sha256 },
