@@ -9,7 +9,8 @@
 # CXR_DB_BACKEND=postgresql|sqlite (FerretDB's storage; default postgresql),
 # CXR_AMQP_PORT, CXR_RABBITMQ_MGMT_PORT, CXR_RABBITMQ_DIST_PORT, CXR_EPMD_PORT,
 # CXR_MONGO_PORT, CXR_S3_PORT, CXR_PG_PORT, CXR_FERRETDB_INDEX_INTERVAL (1s; 0 = no index
-# keeper). Test-stack defaults are the dev ports + 10.
+# keeper), CXR_DB_NAME (cxr) and CXR_S3_BUCKET (cxr-classify): the database and bucket the
+# services' own accounts may use. Test-stack defaults are the dev ports + 10.
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
