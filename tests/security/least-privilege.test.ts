@@ -93,7 +93,7 @@ describe('least privilege: the services on their own accounts', () => {
     modelKey = model!.blob.key;
   });
   afterAll(async () => {
-    // The service bucket and database stay (./cxr up's); what this file put there goes.
+    // The service bucket and database stay (./cxr up's): the blobs this file made go, its records stay.
     await Promise.all([imageKey, modelKey].filter(Boolean).map((key) => system?.store.delete(key)));
     await system?.stop();
   });
