@@ -38,6 +38,15 @@ case "$CXR_DB_BACKEND" in
 esac
 
 LOOPBACK=127.0.0.1
+# The database the services use (./cxr up); the services' database roles have rights there only.
+CXR_DB_NAME="${CXR_DB_NAME:-cxr}"
+# The bucket the services use (./cxr up); its policy names the service accounts below.
+CXR_S3_BUCKET="${CXR_S3_BUCKET:-cxr-classify}"
+# Access key ids of the services' S3 accounts (their secrets are in secrets.env).
+# shellcheck disable=SC2034 # used by the files that source lib.sh
+S3_GATEWAY_ACCESS_KEY=cxr-gateway
+# shellcheck disable=SC2034
+S3_INFERENCE_ACCESS_KEY=cxr-inference
 SECRETS_FILE="$CXR_STATE_DIR/secrets.env"
 # shellcheck disable=SC2034 # used by the files that source lib.sh
 STACK_ENV_FILE="$CXR_STATE_DIR/stack.env"
@@ -166,7 +175,11 @@ SECRET_VARS=(
   CXR_RABBITMQ_RESULTS_PASSWORD:16
   CXR_S3_ACCESS_KEY:10
   CXR_S3_SECRET_KEY:20
+  CXR_S3_GATEWAY_SECRET_KEY:20
+  CXR_S3_INFERENCE_SECRET_KEY:20
   CXR_PG_FERRETDB_PASSWORD:16
+  CXR_PG_GATEWAY_PASSWORD:16
+  CXR_PG_RESULTS_PASSWORD:16
 )
 
 # load_secrets: create secrets.env once per state dir (mode 600), append any secret it lacks

@@ -36,6 +36,7 @@ load_env() {
   # shellcheck disable=SC1090
   source "$secrets"
   set +a
+  S3_COMMON=("S3_ENDPOINT=$S3_ENDPOINT" "S3_REGION=$S3_REGION" "S3_BUCKET=$S3_BUCKET")
 }
 
 # Every service (gateway, results, inference-i) runs in a "slot" under its own supervisor
@@ -143,9 +144,6 @@ ensure_slot() {
   local logfile="$SERVICES_DIR/$name.log"
   local common=(
     "PATH=$PATH" "HOME=$HOME" "LOG_LEVEL=${LOG_LEVEL:-info}" "HOST=127.0.0.1"
-    "MONGODB_URI=$MONGODB_URI" "MONGODB_DATABASE=cxr"
-    "S3_ENDPOINT=$S3_ENDPOINT" "S3_REGION=$S3_REGION" "S3_BUCKET=cxr-classify"
-    "S3_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID" "S3_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY"
     # The pinned SDK runs on Node 20; its notice that later releases need Node 22 is in the README.
     "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true"
     "CXR_SLOT=$SERVICES_DIR/$name"
@@ -202,7 +200,9 @@ lock_services() {
 ensure_replicas() {
   local want="$1" i
   for ((i = 1; i <= want; i++)); do
-    ensure_slot "inference-$i" "AMQP_URL=$AMQP_INFERENCE_URL" "HEALTH_PORT=$((INFERENCE_BASE + i))" \
+    ensure_slot "inference-$i" "AMQP_URL=$AMQP_INFERENCE_URL" "${S3_COMMON[@]}" \
+      "S3_ACCESS_KEY_ID=$S3_INFERENCE_ACCESS_KEY_ID" "S3_SECRET_ACCESS_KEY=$S3_INFERENCE_SECRET_ACCESS_KEY" \
+      "HEALTH_PORT=$((INFERENCE_BASE + i))" \
       "WORKER_ID=$(hostname)-inference-$i"
   done
   for ((i = 1; i <= want; i++)); do await_healthy "inference-$i" "http://127.0.0.1:$((INFERENCE_BASE + i))/health"; done
@@ -225,10 +225,14 @@ cmd_up() {
   load_env
   lock_services
   AMQP_ADMIN_URL="$AMQP_ADMIN_URL" node --import tsx infra/tools/declare-topology.ts
-  # The gateway first: it creates the bucket the workers read from.
-  ensure_slot gateway "AMQP_URL=$AMQP_GATEWAY_URL" "PORT=$GATEWAY_PORT" "ADMIN_API_KEY=$ADMIN_API_KEY"
+  # Each service gets its own accounts (infra/stack.sh made them) and none it does not use:
+  # inference has no database account, results no S3 account.
+  ensure_slot gateway "AMQP_URL=$AMQP_GATEWAY_URL" "MONGODB_URI=$MONGODB_GATEWAY_URI" "MONGODB_DATABASE=$MONGODB_DATABASE" \
+    "${S3_COMMON[@]}" "S3_ACCESS_KEY_ID=$S3_GATEWAY_ACCESS_KEY_ID" "S3_SECRET_ACCESS_KEY=$S3_GATEWAY_SECRET_ACCESS_KEY" \
+    "PORT=$GATEWAY_PORT" "ADMIN_API_KEY=$ADMIN_API_KEY"
   await_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/health"
-  ensure_slot results "AMQP_URL=$AMQP_RESULTS_URL" "HEALTH_PORT=$RESULTS_PORT"
+  ensure_slot results "AMQP_URL=$AMQP_RESULTS_URL" "MONGODB_URI=$MONGODB_RESULTS_URI" "MONGODB_DATABASE=$MONGODB_DATABASE" \
+    "HEALTH_PORT=$RESULTS_PORT"
   await_healthy results "http://127.0.0.1:$RESULTS_PORT/health"
   # Replicas started by an earlier ./cxr scale beyond CXR_INFERENCE_REPLICAS are left running.
   ensure_replicas "${CXR_INFERENCE_REPLICAS:-1}"

@@ -9,7 +9,8 @@
 # CXR_DB_BACKEND=postgresql|sqlite (FerretDB's storage; default postgresql),
 # CXR_AMQP_PORT, CXR_RABBITMQ_MGMT_PORT, CXR_RABBITMQ_DIST_PORT, CXR_EPMD_PORT,
 # CXR_MONGO_PORT, CXR_S3_PORT, CXR_PG_PORT, CXR_FERRETDB_INDEX_INTERVAL (1s; 0 = no index
-# keeper). Test-stack defaults are the dev ports + 10.
+# keeper), CXR_DB_NAME (cxr) and CXR_S3_BUCKET (cxr-classify): the database and bucket the
+# services' own accounts may use. Test-stack defaults are the dev ports + 10.
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -59,11 +60,22 @@ write_stack_env() {
       echo "RABBITMQ_MANAGEMENT_URL=$(q "http://$LOOPBACK:$CXR_RABBITMQ_MGMT_PORT")"
       echo "RABBITMQ_ADMIN_USER=$(q cxr-admin)"
       echo "RABBITMQ_ADMIN_PASSWORD=$(q "$CXR_RABBITMQ_ADMIN_PASSWORD")"
-      echo "MONGODB_URI=$(q "mongodb://$LOOPBACK:$CXR_MONGO_PORT/")"
+      # MONGODB_URI and S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY are the owner's and root's: for
+      # the setup tools and the tests (which make databases and buckets of their own). Each
+      # service gets its own account below, with rights on MONGODB_DATABASE and S3_BUCKET only.
+      echo "MONGODB_URI=$(q "$(mongodb_uri "$PG_ROLE" "$CXR_PG_FERRETDB_PASSWORD")")"
+      echo "MONGODB_DATABASE=$(q "$CXR_DB_NAME")"
+      echo "MONGODB_GATEWAY_URI=$(q "$(mongodb_uri "$PG_GATEWAY_ROLE" "$CXR_PG_GATEWAY_PASSWORD")")"
+      echo "MONGODB_RESULTS_URI=$(q "$(mongodb_uri "$PG_RESULTS_ROLE" "$CXR_PG_RESULTS_PASSWORD")")"
       echo "S3_ENDPOINT=$(q "http://$LOOPBACK:$CXR_S3_PORT")"
       echo "S3_REGION=$(q us-east-1)"
+      echo "S3_BUCKET=$(q "$CXR_S3_BUCKET")"
       echo "S3_ACCESS_KEY_ID=$(q "$CXR_S3_ACCESS_KEY")"
       echo "S3_SECRET_ACCESS_KEY=$(q "$CXR_S3_SECRET_KEY")"
+      echo "S3_GATEWAY_ACCESS_KEY_ID=$(q "$S3_GATEWAY_ACCESS_KEY")"
+      echo "S3_GATEWAY_SECRET_ACCESS_KEY=$(q "$CXR_S3_GATEWAY_SECRET_KEY")"
+      echo "S3_INFERENCE_ACCESS_KEY_ID=$(q "$S3_INFERENCE_ACCESS_KEY")"
+      echo "S3_INFERENCE_SECRET_ACCESS_KEY=$(q "$CXR_S3_INFERENCE_SECRET_KEY")"
     } >"$tmp"
   )
   mv "$tmp" "$STACK_ENV_FILE"

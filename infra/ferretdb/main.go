@@ -67,7 +67,15 @@ func main() {
 		if *pgURL == "" {
 			fail(2, "-postgresql-url (or $CXR_FERRETDB_POSTGRESQL_URL) is required with -handler postgresql")
 		}
-		cfg.PostgreSQLURL = *pgURL
+		// FerretDB opens PostgreSQL connections as the role a client names (authMechanism=PLAIN)
+		// and, for a client that names none, with the URL's credentials. Those are for the index
+		// keeper only: FerretDB gets the URL with a user that may not log in, so a client that
+		// does not authenticate gets nothing, whatever it asks.
+		anonymous, err := withUser(*pgURL, anonymousRole)
+		if err != nil {
+			fail(2, "bad -postgresql-url: %v", err)
+		}
+		cfg.PostgreSQLURL = anonymous
 		where = redactURL(*pgURL)
 	default:
 		fail(2, "bad -handler %q: want sqlite or postgresql", *handler)
@@ -99,6 +107,20 @@ func main() {
 	if err := f.Run(ctx); err != nil {
 		fail(1, "%v", err)
 	}
+}
+
+// anonymousRole is no PostgreSQL role (pg_hba.conf lets no such user in): what FerretDB
+// connects as for a client that did not authenticate.
+const anonymousRole = "cxr-anonymous"
+
+// withUser returns the PostgreSQL URL with its user replaced by user, without a password.
+func withUser(s, user string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	u.User = url.User(user)
+	return u.String(), nil
 }
 
 // redactURL drops the password from a PostgreSQL URL, for the log.

@@ -45,19 +45,49 @@ ferretdb_running() {
   pid_alive "$FERRETDB_PID" >/dev/null && port_open "$CXR_MONGO_PORT"
 }
 
-# ferretdb_ping: a real MongoDB 'ping' when the repo's mongodb driver is installed, else TCP.
+# mongodb_uri [ROLE PASSWORD]: the MongoDB URI of this FerretDB, logging in as that PostgreSQL
+# role (FerretDB passes PLAIN credentials on to PostgreSQL); without a role (the SQLite
+# backend, which has no users), anonymous. The passwords are hex: nothing to escape.
+mongodb_uri() {
+  if [[ $# -eq 2 && "$CXR_DB_BACKEND" == postgresql ]]; then
+    echo "mongodb://$1:$2@$LOOPBACK:$CXR_MONGO_PORT/?authMechanism=PLAIN&authSource=%24external"
+  else
+    echo "mongodb://$LOOPBACK:$CXR_MONGO_PORT/"
+  fi
+}
+
+# ferretdb_ping: a real MongoDB command as the owner role when the repo's mongodb driver is
+# installed, else TCP. listDatabases, unlike ping, reaches PostgreSQL: it checks the login,
+# and FerretDB loads its catalogue of databases as the owner, who sees them all.
 ferretdb_ping() {
   if command -v node >/dev/null && [[ -d "$REPO_DIR/node_modules/mongodb" ]]; then
-    (cd "$REPO_DIR" && timeout 20 node -e '
+    # The URI (with its password) through the environment, not argv: ps shows argv.
+    (cd "$REPO_DIR" && CXR_PING_URI="$(mongodb_uri "$PG_ROLE" "$CXR_PG_FERRETDB_PASSWORD")" timeout 20 node -e '
       const { MongoClient } = require("mongodb");
-      const c = new MongoClient(process.argv[1], { serverSelectionTimeoutMS: 5000 });
-      c.connect().then(() => c.db("admin").command({ ping: 1 }))
+      const c = new MongoClient(process.env.CXR_PING_URI, { serverSelectionTimeoutMS: 5000 });
+      c.connect().then(() => c.db("admin").command({ listDatabases: 1, nameOnly: true }))
         .then(() => c.close()).then(() => process.exit(0))
         .catch((e) => { console.error(String(e)); process.exit(1); });
-    ' "mongodb://$LOOPBACK:$CXR_MONGO_PORT/")
+    ')
   else
     port_open "$CXR_MONGO_PORT"
   fi
+}
+
+# ferretdb_provision: on PostgreSQL, the service database's collections and indexes, made by
+# the owner role (infra/tools/migrate-database.ts), then the service roles' rights on them
+# (postgres_grant_services). Needs the repo's npm dependencies; without them (a bare
+# 'stack.sh up' before 'npm ci') it is left to the next 'up' (./cxr up and ./cxr test install them first).
+ferretdb_provision() {
+  [[ "$CXR_DB_BACKEND" == postgresql ]] || return 0
+  if ! command -v node >/dev/null || [[ ! -d "$REPO_DIR/node_modules/mongoose" ]]; then
+    warn "ferretdb: no npm dependencies yet: the service roles get their rights at the next 'up' after 'npm ci'"
+    return 0
+  fi
+  (cd "$REPO_DIR" && MONGODB_URI="$(mongodb_uri "$PG_ROLE" "$CXR_PG_FERRETDB_PASSWORD")" MONGODB_DATABASE="$CXR_DB_NAME" \
+    timeout 120 node --import tsx infra/tools/migrate-database.ts) >>"$FERRETDB_LOG" 2>&1 ||
+    fail_server ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG" "creating the collections of database $CXR_DB_NAME failed"
+  postgres_grant_services "$CXR_DB_NAME"
 }
 
 ferretdb_up() {
@@ -71,6 +101,7 @@ ferretdb_up() {
     running="$(cat "$FERRETDB_STARTED_FILE" 2>/dev/null || echo sqlite)"
     if [[ "$running" == "$want" ]]; then
       log "ferretdb already running (pid $(<"$FERRETDB_PID"), port $CXR_MONGO_PORT, $CXR_DB_BACKEND)"
+      ferretdb_provision
       return 0
     fi
     # Another backend, a binary from older sources or another keeper interval.
@@ -94,7 +125,8 @@ ferretdb_up() {
     echo "$want" >"$FERRETDB_STARTED_FILE"
   fi
   await_up ferretdb "$CXR_MONGO_PORT" "$FERRETDB_PID" "$FERRETDB_LOG" 30 "not listening" port_open "$CXR_MONGO_PORT"
-  ferretdb_ping >>"$FERRETDB_LOG" 2>&1 || fail_server ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG" "listening but does not answer a MongoDB ping"
+  ferretdb_ping >>"$FERRETDB_LOG" 2>&1 || fail_server ferretdb "$CXR_MONGO_PORT" "$FERRETDB_LOG" "listening but does not answer a MongoDB command as role $PG_ROLE"
+  ferretdb_provision
   log "ferretdb up (pid $(<"$FERRETDB_PID"), $CXR_DB_BACKEND)"
 }
 

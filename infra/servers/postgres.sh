@@ -12,11 +12,21 @@
 # longer than the 107 bytes a Unix socket address allows. Run as another user, the server
 # runs as that user, always in the state dir.
 #
-# Only FerretDB's role logs in over TCP (127.0.0.1, SCRAM, its password from secrets.env);
-# the superuser only through the socket with peer authentication.
+# Roles, each logging in over TCP only (127.0.0.1, SCRAM, its password from secrets.env):
+#   ferretdb     owns the database and every schema (FerretDB database) and table (collection)
+#                in it: the setup tools and the tests, and FerretDB's index keeper.
+#   cxr-gateway  reads and writes the documents of every collection of the service database
+#                (CXR_DB_NAME, a schema); cxr-results only those of the requests and results,
+#                and reads the models. Neither may create, alter or drop anything, nor use any
+#                other schema (postgres_grant_services).
+# FerretDB logs a client in as the role it names (authMechanism=PLAIN); a client that names
+# none gets nothing (infra/ferretdb/main.go). The superuser logs in only through the socket
+# with peer authentication.
 
 PG_ROLE=ferretdb
 PG_DB=ferretdb
+PG_GATEWAY_ROLE=cxr-gateway
+PG_RESULTS_ROLE=cxr-results
 PG_PID="$PID_DIR/postgres.pid"
 PG_FALLBACK_BASE=/var/lib/cxr-classify
 if ((EUID == 0)); then
@@ -181,6 +191,8 @@ EOF
 # TYPE  DATABASE  USER      ADDRESS        METHOD
 local   all       $PG_SUPERUSER                  peer
 host    $PG_DB  $PG_ROLE  $LOOPBACK/32   scram-sha-256
+host    $PG_DB  $PG_GATEWAY_ROLE  $LOOPBACK/32   scram-sha-256
+host    $PG_DB  $PG_RESULTS_ROLE  $LOOPBACK/32   scram-sha-256
 EOF
   if ((EUID == 0)); then chown postgres:postgres "$conf" "$hba"; fi
   chmod 600 "$conf" "$hba"
@@ -223,10 +235,42 @@ SET log_min_error_statement = panic; -- never write the statement below, with it
 SELECT 'CREATE ROLE $PG_ROLE' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ROLE') \gexec
 ALTER ROLE $PG_ROLE WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$CXR_PG_FERRETDB_PASSWORD';
 SELECT 'CREATE DATABASE $PG_DB OWNER $PG_ROLE' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
+SELECT 'CREATE ROLE "$PG_GATEWAY_ROLE"' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_GATEWAY_ROLE') \gexec
+ALTER ROLE "$PG_GATEWAY_ROLE" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '$CXR_PG_GATEWAY_PASSWORD';
+SELECT 'CREATE ROLE "$PG_RESULTS_ROLE"' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_RESULTS_ROLE') \gexec
+ALTER ROLE "$PG_RESULTS_ROLE" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '$CXR_PG_RESULTS_PASSWORD';
+-- Only the roles named here may connect (PUBLIC may by default) and none may make temporary tables.
+REVOKE ALL ON DATABASE $PG_DB FROM PUBLIC;
+GRANT CONNECT ON DATABASE $PG_DB TO "$PG_GATEWAY_ROLE", "$PG_RESULTS_ROLE";
 EOF
   PGPASSWORD="$CXR_PG_FERRETDB_PASSWORD" "$PGBIN/psql" -X -w -q -At -h "$LOOPBACK" -p "$CXR_PG_PORT" \
     -U "$PG_ROLE" -d "$PG_DB" -c 'SELECT 1' >/dev/null 2>>"$PG_LOG" ||
     fail_server postgres "$CXR_PG_PORT" "$PG_LOG" "role $PG_ROLE cannot log in over TCP with its password"
+}
+
+# postgres_grant_services SCHEMA: the service roles' rights on the collections of FerretDB
+# database SCHEMA, which must exist with its collections (infra/tools/migrate-database.ts makes
+# them): FerretDB's metadata table (collection name -> table), and each collection's table as
+# the header says. Grants only add: run it again after a migration adds a
+# collection.
+postgres_grant_services() {
+  local schema="$1"
+  _pg_locate
+  _pg_bin
+  _pg_psql -d "$PG_DB" >>"$PG_LOG" 2>&1 <<EOF || fail_server postgres "$CXR_PG_PORT" "$PG_LOG" "granting the service roles their rights on schema $schema failed"
+GRANT USAGE ON SCHEMA "$schema" TO "$PG_GATEWAY_ROLE", "$PG_RESULTS_ROLE";
+-- UPDATE too: the services' createIndexes at start, with every index present already, still
+-- rewrites the collection's metadata row (FerretDB v1.24.2 metadata/registry.go indexesCreate).
+-- A row names a table, whose own grants still apply: a rewrite can break, not reach further.
+GRANT SELECT, UPDATE ON "$schema"._ferretdb_database_metadata TO "$PG_GATEWAY_ROLE", "$PG_RESULTS_ROLE";
+SELECT format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO %I', '$schema', _jsonb->>'table', '$PG_GATEWAY_ROLE')
+  FROM "$schema"._ferretdb_database_metadata \gexec
+SELECT format('GRANT %s ON %I.%I TO %I',
+    CASE _jsonb->>'_id' WHEN 'models' THEN 'SELECT' ELSE 'SELECT, INSERT, UPDATE' END,
+    '$schema', _jsonb->>'table', '$PG_RESULTS_ROLE')
+  FROM "$schema"._ferretdb_database_metadata
+  WHERE _jsonb->>'_id' IN ('classification_requests', 'classification_results', 'models') \gexec
+EOF
 }
 
 # postgres_url: FerretDB's connection URL (the password is hex: nothing to escape). Loopback

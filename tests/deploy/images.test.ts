@@ -97,7 +97,8 @@ describe('docker-compose.yml', () => {
   });
 
   it('restarts every long-running service, and gives every container CPU and memory limits', () => {
-    const longRunning = Object.entries(services).filter(([name]) => name !== 'setup');
+    // The one-shot setups: setup (RabbitMQ), mongodb-setup and minio-setup (the services' accounts).
+    const longRunning = Object.entries(services).filter(([name]) => !/(^|-)setup$/.test(name));
     expect(longRunning.filter(([, s]) => s.restart !== 'unless-stopped').map(([name]) => name)).toEqual([]);
     for (const [name, s] of Object.entries(services)) {
       const limits = s.deploy?.resources?.limits;
@@ -116,6 +117,27 @@ describe('docker-compose.yml', () => {
   it('lets inference scale (no host port, no container name)', () => {
     expect(services.inference?.ports).toBeUndefined();
     expect(services.inference?.container_name).toBeUndefined();
+  });
+
+  it("gives each service its own database and S3 accounts and none it does not use; root's stay with the setups", () => {
+    const env = (name: string) => services[name]?.environment ?? {};
+    expect(env('gateway')).toMatchObject({
+      S3_ACCESS_KEY_ID: 'cxr-gateway',
+      S3_SECRET_ACCESS_KEY: '${S3_GATEWAY_SECRET_ACCESS_KEY}',
+    });
+    expect(env('gateway').MONGODB_URI).toMatch(/^mongodb:\/\/cxr-gateway:\$\{MONGODB_GATEWAY_PASSWORD\}@/);
+    expect(env('inference')).toMatchObject({
+      S3_ACCESS_KEY_ID: 'cxr-inference',
+      S3_SECRET_ACCESS_KEY: '${S3_INFERENCE_SECRET_ACCESS_KEY}',
+    });
+    expect(env('inference').MONGODB_URI).toBeUndefined();
+    expect(env('results').MONGODB_URI).toMatch(/^mongodb:\/\/cxr-results:\$\{MONGODB_RESULTS_PASSWORD\}@/);
+    expect(Object.keys(env('results')).filter((k) => k.startsWith('S3_'))).toEqual([]);
+    const rootSecrets = /\$\{(S3_SECRET_ACCESS_KEY|MONGODB_ADMIN_PASSWORD)[:}]/;
+    const holders = Object.entries(services)
+      .filter(([, s]) => Object.values(s.environment ?? {}).some((v) => rootSecrets.test(String(v))))
+      .map(([name]) => name);
+    expect(holders.sort()).toEqual(['minio', 'minio-setup', 'mongodb', 'mongodb-setup']);
   });
 
   it('takes every password from the environment, never a literal', () => {

@@ -30,6 +30,28 @@ export function stackEnv() {
   };
 }
 
+/**
+ * The services' own accounts that infra/stack.sh made, with rights only on the service database
+ * and bucket (the root and owner accounts of stackEnv() are for setting up and checking).
+ */
+export function serviceAccounts() {
+  return {
+    database: required('MONGODB_DATABASE'),
+    bucket: required('S3_BUCKET'),
+    mongoUri: { gateway: required('MONGODB_GATEWAY_URI'), results: required('MONGODB_RESULTS_URI') },
+    s3: {
+      gateway: {
+        accessKeyId: required('S3_GATEWAY_ACCESS_KEY_ID'),
+        secretAccessKey: required('S3_GATEWAY_SECRET_ACCESS_KEY'),
+      },
+      inference: {
+        accessKeyId: required('S3_INFERENCE_ACCESS_KEY_ID'),
+        secretAccessKey: required('S3_INFERENCE_SECRET_ACCESS_KEY'),
+      },
+    },
+  };
+}
+
 export function randomName(prefix: string): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`;
 }

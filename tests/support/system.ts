@@ -10,7 +10,7 @@ import amqp from 'amqplib';
 import { declareTopology } from '@cxr/broker';
 import { connectDatabase, type Database } from '@cxr/db';
 import { ObjectStore } from '@cxr/storage';
-import { createVhost, randomName, stackEnv, type TestVhost } from './stack';
+import { createVhost, randomName, serviceAccounts, stackEnv, type TestVhost } from './stack';
 import { waitFor, WaitTimeoutError } from './wait';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -82,18 +82,31 @@ function tail(file: string): string {
   }
 }
 
-export async function startSystem(services: ServiceName[] = ['gateway', 'inference', 'results']): Promise<System> {
+export interface SystemOptions {
+  /**
+   * Run the services on their own database and S3 accounts, as ./cxr up does: the service
+   * database and bucket (shared, so left in place by stop()) instead of a new one of the root
+   * and owner accounts. `db` and `store` stay the owner's and root's, for checking.
+   */
+  serviceAccounts?: boolean;
+}
+
+export async function startSystem(
+  services: ServiceName[] = ['gateway', 'inference', 'results'],
+  options: SystemOptions = {},
+): Promise<System> {
   const env = stackEnv();
   const vhost = await createVhost();
   const connection = await amqp.connect(vhost.amqpUrl);
   await declareTopology(await connection.createChannel(), { jobDeliveryLimit: 3 });
   await connection.close();
 
-  const database = randomName('e2e').replace('-', '_');
-  const bucket = randomName('e2e');
+  const accounts = options.serviceAccounts ? serviceAccounts() : null;
+  const database = accounts?.database ?? randomName('e2e').replace('-', '_');
+  const bucket = accounts?.bucket ?? randomName('e2e');
   const db = await connectDatabase(env.mongoUri, database);
   const store = ObjectStore.fromConfig({ ...env.s3, bucket });
-  await store.ensureBucket();
+  if (!accounts) await store.ensureBucket();
   const adminKey = randomBytes(32).toString('base64url');
   const logDir = mkdtempSync(join(tmpdir(), 'cxr-e2e-'));
   const running = new Map<ServiceName, Running>();
@@ -119,7 +132,7 @@ export async function startSystem(services: ServiceName[] = ['gateway', 'inferen
     PUBLISH_GRACE_SECONDS: '2',
     DEAD_LETTER_GRACE_SECONDS: '1',
   };
-  const perService: Record<ServiceName, Record<string, string>> = {
+  const perService: Record<ServiceName, NodeJS.ProcessEnv> = {
     gateway: {
       PORT: String(ports.gateway),
       ADMIN_API_KEY: adminKey,
@@ -128,6 +141,18 @@ export async function startSystem(services: ServiceName[] = ['gateway', 'inferen
     inference: { HEALTH_PORT: String(ports.inference), WORKER_ID: `e2e-${randomBytes(3).toString('hex')}` },
     results: { HEALTH_PORT: String(ports.results) },
   };
+  if (accounts) {
+    // Each service its own accounts and nothing else, as infra/run.sh gives them.
+    // undefined: spawn leaves the variable out.
+    const unset = { MONGODB_URI: undefined, S3_ACCESS_KEY_ID: undefined, S3_SECRET_ACCESS_KEY: undefined };
+    const s3Keys = (keys: { accessKeyId: string; secretAccessKey: string }) => ({
+      S3_ACCESS_KEY_ID: keys.accessKeyId,
+      S3_SECRET_ACCESS_KEY: keys.secretAccessKey,
+    });
+    Object.assign(perService.gateway, { MONGODB_URI: accounts.mongoUri.gateway, ...s3Keys(accounts.s3.gateway) });
+    Object.assign(perService.inference, unset, s3Keys(accounts.s3.inference));
+    Object.assign(perService.results, unset, { MONGODB_URI: accounts.mongoUri.results });
+  }
 
   const system: System = {
     gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
@@ -163,9 +188,11 @@ export async function startSystem(services: ServiceName[] = ['gateway', 'inferen
     },
     async stop() {
       await Promise.all([...running.keys()].map((name) => system.kill(name, 'SIGTERM')));
-      await db.connection.dropDatabase().catch(() => undefined);
+      if (!accounts) {
+        await db.connection.dropDatabase().catch(() => undefined);
+        await store.destroyBucket().catch(() => undefined);
+      }
       await db.close();
-      await store.destroyBucket().catch(() => undefined);
       store.close();
       await vhost.destroy();
     },
