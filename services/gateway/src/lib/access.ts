@@ -27,26 +27,18 @@ export class MetadataCache {
   }
 
   dataset(id: string): Promise<DatasetRecord | null> {
-    return readThrough(this.datasets, id, () => readDataset(this.db, id));
+    // A missing one is kept too.
+    return this.datasets.load(id, () => readDataset(this.db, id));
   }
 
   model(id: string): Promise<ModelRecord | null> {
-    return readThrough(this.models, id, () => readModel(this.db, id));
+    return this.models.load(id, () => readModel(this.db, id));
   }
 
   clear(): void {
     this.datasets.clear();
     this.models.clear();
   }
-}
-
-/** The cached record (a missing one too), or the database's, which is then cached. */
-async function readThrough<V>(cache: TtlCache<V | null>, id: string, read: () => Promise<V | null>): Promise<V | null> {
-  const cached = cache.get(id);
-  if (cached !== undefined) return cached;
-  const found = await read();
-  cache.set(id, found);
-  return found;
 }
 
 /** Where loadDataset and loadModel read: the database, or a submission's cache of it. */

@@ -29,4 +29,68 @@ describe('TtlCache', () => {
     off.set('a', 1);
     expect(off.get('a')).toBeUndefined();
   });
+
+  describe('load', () => {
+    /** A read the test ends when it chooses, counting how many were made. */
+    function reads<V>() {
+      const made: { resolve: (value: V) => void; reject: (error: Error) => void }[] = [];
+      const read = () =>
+        new Promise<V>((resolve, reject) => {
+          made.push({ resolve, reject });
+        });
+      return { made, read };
+    }
+
+    it('makes one read for callers that miss at the same time, and keeps its value', async () => {
+      const cache = new TtlCache<string>(60_000, 10, () => 0);
+      const { made, read } = reads<string>();
+      const all = Promise.all([cache.load('k', read), cache.load('k', read), cache.load('k', read)]);
+      expect(made).toHaveLength(1);
+      made[0]!.resolve('v');
+      expect(await all).toEqual(['v', 'v', 'v']);
+      expect(await cache.load('k', read)).toBe('v');
+      expect(made).toHaveLength(1);
+    });
+
+    it('reads again once the entry expired', async () => {
+      let now = 0;
+      const cache = new TtlCache<string>(1_000, 10, () => now);
+      const { made, read } = reads<string>();
+      const first = cache.load('k', read);
+      made[0]!.resolve('old');
+      await first;
+      now = 1_000;
+      const second = cache.load('k', read);
+      expect(made).toHaveLength(2);
+      made[1]!.resolve('new');
+      expect(await second).toBe('new');
+    });
+
+    it('keeps neither a failed read nor a value it is told not to keep', async () => {
+      const cache = new TtlCache<string | null>(60_000, 10, () => 0);
+      const { made, read } = reads<string | null>();
+      const failing = cache.load('k', read);
+      made[0]!.reject(new Error('database down'));
+      await expect(failing).rejects.toThrow('database down');
+      const unknown = cache.load('k', read, (value) => value !== null);
+      expect(made).toHaveLength(2);
+      made[1]!.resolve(null);
+      expect(await unknown).toBeNull();
+      expect(cache.size).toBe(0);
+    });
+
+    it('does not keep a read that was under way when the key was deleted', async () => {
+      const cache = new TtlCache<string>(60_000, 10, () => 0);
+      const { made, read } = reads<string>();
+      const before = cache.load('k', read);
+      cache.delete('k'); // a key revoked while its record was being read
+      const after = cache.load('k', read);
+      expect(made).toHaveLength(2);
+      made[0]!.resolve('before revocation');
+      made[1]!.resolve('after revocation');
+      expect(await before).toBe('before revocation');
+      expect(await after).toBe('after revocation');
+      expect(cache.get('k')).toBe('after revocation');
+    });
+  });
 });

@@ -1,9 +1,12 @@
 /**
  * A small map whose entries expire `ttlMs` after they were set, holding at most `maxEntries`
  * (the oldest set is dropped first). The clock is passed in, so expiry is tested without waiting.
+ * `load` reads through it with one read per key at a time: when an entry expires under a burst,
+ * the burst waits on one database read instead of making one each.
  */
 export class TtlCache<V> {
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  private readonly loading = new Map<string, Promise<V>>();
 
   constructor(
     private readonly ttlMs: number,
@@ -28,12 +31,41 @@ export class TtlCache<V> {
     while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
   }
 
+  /**
+   * The entry, or what `read` gives, which is kept when `keep` says so (by default always).
+   * Callers that arrive while a read of the key is under way share it. A failed read is not
+   * kept, and a read under way when the key is deleted is not kept either.
+   */
+  async load(key: string, read: () => Promise<V>, keep: (value: V) => boolean = () => true): Promise<V> {
+    const cached = this.get(key);
+    if (cached !== undefined) return cached;
+    const pending = this.loading.get(key);
+    if (pending) return pending;
+    const reading = read().then(
+      (value) => {
+        if (this.loading.get(key) === reading) {
+          this.loading.delete(key);
+          if (keep(value)) this.set(key, value);
+        }
+        return value;
+      },
+      (error: unknown) => {
+        if (this.loading.get(key) === reading) this.loading.delete(key);
+        throw error;
+      },
+    );
+    this.loading.set(key, reading);
+    return reading;
+  }
+
   delete(key: string): void {
     this.entries.delete(key);
+    this.loading.delete(key);
   }
 
   clear(): void {
     this.entries.clear();
+    this.loading.clear();
   }
 
   get size(): number {

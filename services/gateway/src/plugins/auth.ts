@@ -51,24 +51,27 @@ export default fp<{ db: Database; adminApiKey: string; cacheSeconds: number }>(
   async (app: FastifyInstance, options) => {
     const adminHash = Buffer.from(hashSecret(options.adminApiKey), 'hex');
     const { ApiKey, User } = options.db.models;
-    const cache = new TtlCache<KeyRecord>(options.cacheSeconds * 1000, 10_000);
+    const cache = new TtlCache<KeyRecord | null>(options.cacheSeconds * 1000, 10_000);
     app.decorate('forgetApiKey', (keyId: string) => cache.delete(keyId));
 
-    async function keyRecord(keyId: string): Promise<KeyRecord | null> {
-      const cached = cache.get(keyId);
-      if (cached) return cached;
+    async function readKeyRecord(keyId: string): Promise<KeyRecord | null> {
       const key = await ApiKey.findById(keyId).lean();
       if (!key) return null;
       const user = key.revoked_at ? null : await User.findById(key.user, { is_admin: 1 }).lean();
-      const record = {
+      return {
         secretHash: key.secret_hash,
         revoked: key.revoked_at !== null,
         userId: user?._id ?? null,
         isAdmin: user?.is_admin ?? false,
       };
-      cache.set(keyId, record);
-      return record;
     }
+    // An unknown key id is not kept: made-up ids would fill the cache.
+    const keyRecord = (keyId: string) =>
+      cache.load(
+        keyId,
+        () => readKeyRecord(keyId),
+        (record) => record !== null,
+      );
 
     app.decorateRequest('principal', null);
     app.addHook('onRequest', async (request) => {
