@@ -1120,6 +1120,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "pa-views",
+                 *       "display_name": "PA chest X-rays",
+                 *       "img_width": 512,
+                 *       "img_height": 512,
+                 *       "maintain_ratio": true
+                 *     }
+                 */
                 "application/json": {
                     /** @description short: lowercase letters, digits and -, at most 63 */
                     name: string;
@@ -1399,6 +1408,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "pa-views",
+                 *       "display_name": "PA chest X-rays",
+                 *       "img_width": 512,
+                 *       "img_height": 512,
+                 *       "maintain_ratio": true
+                 *     }
+                 */
                 "application/json": {
                     /** @description short: lowercase letters, digits and -, at most 63 */
                     name?: string;

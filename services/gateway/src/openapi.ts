@@ -82,10 +82,8 @@ export const jsonBodyErrors = (...codes: ErrorCode[]) =>
     ...codes,
   );
 
-/** A success answer as a response: its description, and the schema by reference when it has an $id. */
-export function answer<T extends TSchema>(schema: T, description: string): T {
-  return (schema.$id ? ref(schema, { description }) : { ...schema, description }) as T;
-}
+/** A success answer as a response: a named schema (one of RESPONSE_SCHEMAS) by reference, with its description. */
+export const answer = <T extends TSchema>(schema: T, description: string) => ref(schema, { description });
 
 /**
  * A route's responses, typed loosely: for routes whose handlers build answers from database records

@@ -43,7 +43,12 @@ export const CreateDatasetBody = Type.Object(
     maintain_ratio: Type.Optional(Type.Boolean()),
     visibility: Type.Optional(Visibility),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      { name: 'pa-views', display_name: 'PA chest X-rays', img_width: 512, img_height: 512, maintain_ratio: true },
+    ],
+  },
 );
 export const UpdateDatasetBody = Type.Partial(CreateDatasetBody, { additionalProperties: false, minProperties: 1 });
 

@@ -71,6 +71,8 @@ const SUBMISSION_ERRORS: ErrorCode[] = [
   'IMAGE_RULES',
   'OVERLOADED',
 ];
+const SUBMISSION_DESCRIPTION =
+  "multipart/form-data with the PNG or JPEG in the file field 'image'. Answers 202 with the request id; an Idempotency-Key header makes retries safe.";
 const SUBMISSION_RESPONSES: Responses = {
   200: answer(Submission, 'The earlier request with this Idempotency-Key, image and model'),
   202: answer(Submission, 'Accepted: the request is stored and queued; Location names it'),
@@ -247,8 +249,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         tags: ['classifications'],
         operationId: 'classifyWithDataset',
         summary: "Classify an image with the dataset's default model",
-        description:
-          "multipart/form-data with the PNG or JPEG in the file field 'image'. Answers 202 with the request id; an Idempotency-Key header makes retries safe.",
+        description: SUBMISSION_DESCRIPTION,
         params: IdParams,
         querystring: SubmitQuery,
         headers: IdempotencyHeaders,
@@ -275,8 +276,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         tags: ['classifications'],
         operationId: 'classifyWithModel',
         summary: 'Classify an image with a chosen model',
-        description:
-          "multipart/form-data with the PNG or JPEG in the file field 'image'. Answers 202 with the request id; an Idempotency-Key header makes retries safe.",
+        description: SUBMISSION_DESCRIPTION,
         params: IdParams,
         querystring: SubmitQuery,
         headers: IdempotencyHeaders,
