@@ -273,7 +273,9 @@ describe('the OpenAPI contract', () => {
       form: imageForm(image),
       headers: idempotent,
     });
-    expect(repeated).toEqual({ status: 200, body: submitted.body });
+    // The same request, in whatever state it has reached since.
+    expect(repeated.status).toBe(200);
+    expect(repeated.body.id).toBe(submitted.body.id);
     const small = await renderSample('bright', { width: 32, height: 32, seed: 1 });
     expect((await call('classifyWithDataset', { params: { id: datasetId }, form: imageForm(small) })).body.error).toBe(
       'IMAGE_RULES',
