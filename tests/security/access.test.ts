@@ -54,6 +54,7 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', route: '/ready', path: () => '/ready', expected: open },
   { method: 'GET', route: '/health', path: () => '/health', expected: open },
   { method: 'GET', route: '/v1/openapi.json', path: () => '/v1/openapi.json', expected: open },
+  { method: 'GET', route: '/docs', path: () => '/docs', expected: open },
   {
     method: 'GET',
     route: '/stats',
@@ -261,9 +262,9 @@ describe(`the access matrix: each of ${ROUTES.length} routes × ${CALLERS.length
     const covered = ROUTES.map((r) => `${r.method} ${r.route}`);
     expect(operations.length).toBeGreaterThan(15);
     expect(operations.filter((o) => !covered.includes(o))).toEqual([]);
-    // The hidden ones (probes, counters, the description itself) are in the matrix too.
+    // The hidden ones (probes, counters, the description itself and its UI) are in the matrix too.
     expect(covered.filter((c) => !operations.includes(c)).sort()).toEqual(
-      ['GET /health', 'GET /live', 'GET /ready', 'GET /stats', 'GET /v1/openapi.json'].sort(),
+      ['GET /docs', 'GET /health', 'GET /live', 'GET /ready', 'GET /stats', 'GET /v1/openapi.json'].sort(),
     );
   });
 

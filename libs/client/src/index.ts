@@ -1,2 +1,15 @@
-export { Client, createUser, imageForm, modelForm } from './client';
-export type { ApiResponse } from './client';
+export { CxrApiError, CxrClient, succeed } from './cxr-client';
+export type {
+  ClassificationRequest,
+  ClassifyOptions,
+  ClassifyTarget,
+  CxrClientOptions,
+  ImageInput,
+  InputSpec,
+  Model,
+  Schemas,
+  Submission,
+} from './cxr-client';
+export type { components, operations, paths } from './schema';
+export { Client, createUser, imageForm, modelForm } from './raw-client';
+export type { ApiResponse } from './raw-client';

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import ajvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Broker } from '@cxr/broker';
 import type { ClassificationRequests, Database } from '@cxr/db';
@@ -14,6 +15,8 @@ import type { Tracer } from '@cxr/tracing';
 import type { ObjectStore } from '@cxr/storage';
 import type { GatewayConfig } from './config';
 import { forbidden, HttpError, outageOf, unauthorized, unavailable } from './errors';
+import { swaggerOptions } from './openapi';
+import { RESPONSE_SCHEMAS } from './schemas';
 import type { BacklogMonitor } from './lib/shedding';
 import type { CompletionWaiters } from './lib/completion-waiters';
 import { MetadataCache } from './lib/access';
@@ -107,16 +110,14 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
   );
 
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'CXR Classify API',
-        version: '1',
-        description: 'Chest X-ray classification: datasets, ONNX models, classification requests.',
-      },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
-      security: [{ apiKey: [] }],
-    },
+  await app.register(swagger, swaggerOptions);
+  for (const schema of RESPONSE_SCHEMAS) app.addSchema(schema);
+  // The document in a browser; no key needed to read it (a call tried from it sends one), rate limits apply.
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    // Its assets come from this origin, over whatever scheme the page came by: plain HTTP behind no proxy too.
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
   });
   await app.register(multipart, {
     limits: { fields: 10, fieldSize: 64 * 1024, files: 1, parts: 12, fileSize: config.MAX_IMAGE_BYTES },

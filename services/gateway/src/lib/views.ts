@@ -1,4 +1,5 @@
 // What the API returns for each record: explicit, so no internal field leaks by accident.
+import type { InputSpec } from '@cxr/contracts';
 import type { Types } from 'mongoose';
 
 type Id = Types.ObjectId;
@@ -62,7 +63,8 @@ export function modelView(
     status: m.status,
     is_default: defaultModel ? String(defaultModel) === String(m._id) : false,
     labels: m.labels,
-    input_spec: m.input_spec,
+    // Stored only after it was checked against InputSpec (POST /v1/datasets/:id/models).
+    input_spec: m.input_spec as InputSpec,
     input_name: m.input_name,
     output_name: m.output_name,
     size: m.blob.size,

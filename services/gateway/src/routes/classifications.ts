@@ -23,7 +23,18 @@ import { IMAGE_HEAD_BYTES, inspectImage } from '../lib/image-check';
 import { MultipartReader } from '../lib/multipart';
 import { SpooledUpload } from '../lib/upload-spool';
 import { requireUser } from '../plugins/auth';
-import { IdParams, ListClassificationsQuery, SubmitQuery, WaitQuery } from '../schemas';
+import { answer, errorResponses, type ErrorCode, type Responses } from '../openapi';
+import {
+  ClassificationPage,
+  ClassificationRequest as ClassificationRequestSchema,
+  IdempotencyHeaders,
+  IdParams,
+  ImageForm,
+  ListClassificationsQuery,
+  Submission,
+  SubmitQuery,
+  WaitQuery,
+} from '../schemas';
 
 export interface ClassificationsRoutesOptions {
   db: Database;
@@ -47,6 +58,33 @@ export interface ClassificationsRoutesOptions {
 }
 
 const TERMINAL = new Set(['classified', 'failed']);
+
+/** What a submission answers: a new request (202), the earlier one for a repeated Idempotency-Key (200), or why not. */
+const SUBMISSION_ERRORS: ErrorCode[] = [
+  'VALIDATION',
+  'BAD_REQUEST',
+  'MALFORMED_MULTIPART',
+  'NOT_FOUND',
+  'REQUEST_TIMEOUT',
+  'CONFLICT',
+  'TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+  'IMAGE_INVALID',
+  'IMAGE_RULES',
+  'OVERLOADED',
+];
+const SUBMISSION_DESCRIPTION =
+  "multipart/form-data with the PNG or JPEG in the file field 'image'. Answers 202 with the request id; an Idempotency-Key header makes retries safe.";
+const SUBMISSION_RESPONSES: Responses = {
+  200: answer(Submission, 'The earlier request with this Idempotency-Key, image and model'),
+  202: answer(Submission, 'Accepted: the request is stored and queued; Location names it'),
+  ...errorResponses(...SUBMISSION_ERRORS),
+};
+const REQUEST_RESPONSES: Responses = {
+  200: answer(ClassificationRequestSchema, 'The request: final once state is classified or failed'),
+  ...errorResponses('VALIDATION', 'NOT_FOUND'),
+};
 
 /** Clients see one waiting state: a job not yet confirmed by the broker is queued as far as they can tell. */
 function publicState(state: string): string {
@@ -243,13 +281,16 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     {
       schema: {
         tags: ['classifications'],
+        operationId: 'classifyWithDataset',
         summary: "Classify an image with the dataset's default model",
-        description:
-          "multipart/form-data with the PNG or JPEG in the file field 'image'. Answers 202 with the request id; an Idempotency-Key header makes retries safe.",
+        description: SUBMISSION_DESCRIPTION,
         params: IdParams,
         querystring: SubmitQuery,
+        headers: IdempotencyHeaders,
         consumes: ['multipart/form-data'],
+        response: SUBMISSION_RESPONSES,
       },
+      config: { multipartForm: ImageForm },
     },
     async (request, reply) => {
       const { userId } = requireUser(request);
@@ -267,11 +308,16 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     {
       schema: {
         tags: ['classifications'],
+        operationId: 'classifyWithModel',
         summary: 'Classify an image with a chosen model',
+        description: SUBMISSION_DESCRIPTION,
         params: IdParams,
         querystring: SubmitQuery,
+        headers: IdempotencyHeaders,
         consumes: ['multipart/form-data'],
+        response: SUBMISSION_RESPONSES,
       },
+      config: { multipartForm: ImageForm },
     },
     async (request, reply) => {
       const { userId } = requireUser(request);
@@ -335,9 +381,11 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     {
       schema: {
         tags: ['classifications'],
+        operationId: 'getClassification',
         summary: 'A classification request with its result; ?wait=N holds the answer until it ends or N seconds pass',
         params: IdParams,
         querystring: WaitQuery,
+        response: REQUEST_RESPONSES,
       },
     },
     async (request) => {
@@ -379,8 +427,10 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     {
       schema: {
         tags: ['classifications'],
+        operationId: 'listClassifications',
         summary: 'Requests I submitted or that went to my datasets, newest first',
         querystring: ListClassificationsQuery,
+        response: { 200: answer(ClassificationPage, 'A page of requests'), ...errorResponses('VALIDATION') },
       },
     },
     async (request) => {

@@ -5,14 +5,33 @@ import { loadDataset } from '../lib/access';
 import { page } from '../lib/paging';
 import { datasetView } from '../lib/views';
 import { requireUser } from '../plugins/auth';
-import { CreateDatasetBody, IdParams, ListQuery, UpdateDatasetBody } from '../schemas';
+import { answer, errorResponses, jsonBodyErrors, noContent } from '../openapi';
+import {
+  CreateDatasetBody,
+  Dataset as DatasetSchema,
+  DatasetPage,
+  IdParams,
+  ListQuery,
+  UpdateDatasetBody,
+} from '../schemas';
 
 export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
   const { Dataset, ClassifierModel } = db.models;
 
   app.post(
     '/datasets',
-    { schema: { tags: ['datasets'], summary: 'Create a dataset owned by the caller', body: CreateDatasetBody } },
+    {
+      schema: {
+        tags: ['datasets'],
+        operationId: 'createDataset',
+        summary: 'Create a dataset owned by the caller',
+        body: CreateDatasetBody,
+        response: {
+          201: answer(DatasetSchema, 'The dataset; Location names it'),
+          ...jsonBodyErrors('CONFLICT'),
+        },
+      },
+    },
     async (request, reply) => {
       const { userId } = requireUser(request);
       const body = request.body;
@@ -40,7 +59,15 @@ export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
 
   app.get(
     '/datasets',
-    { schema: { tags: ['datasets'], summary: 'My datasets and public ones, newest first', querystring: ListQuery } },
+    {
+      schema: {
+        tags: ['datasets'],
+        operationId: 'listDatasets',
+        summary: 'My datasets and public ones, newest first',
+        querystring: ListQuery,
+        response: { 200: answer(DatasetPage, 'A page of datasets'), ...errorResponses('VALIDATION') },
+      },
+    },
     async (request) => {
       const { userId } = requireUser(request);
       const paging = page(request.query);
@@ -54,7 +81,15 @@ export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
 
   app.get(
     '/datasets/:id',
-    { schema: { tags: ['datasets'], summary: 'One dataset', params: IdParams } },
+    {
+      schema: {
+        tags: ['datasets'],
+        operationId: 'getDataset',
+        summary: 'One dataset',
+        params: IdParams,
+        response: { 200: answer(DatasetSchema, 'The dataset'), ...errorResponses('VALIDATION', 'NOT_FOUND') },
+      },
+    },
     async (request) => {
       const { userId } = requireUser(request);
       return datasetView(await loadDataset(db, request.params.id, userId, 'read'));
@@ -66,9 +101,14 @@ export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
     {
       schema: {
         tags: ['datasets'],
+        operationId: 'updateDataset',
         summary: 'Change a dataset (owner only)',
         params: IdParams,
         body: UpdateDatasetBody,
+        response: {
+          200: answer(DatasetSchema, 'The changed dataset'),
+          ...jsonBodyErrors('NOT_FOUND', 'FORBIDDEN', 'CONFLICT'),
+        },
       },
     },
     async (request) => {
@@ -87,7 +127,18 @@ export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
 
   app.delete(
     '/datasets/:id',
-    { schema: { tags: ['datasets'], summary: 'Delete a dataset that has no models (owner only)', params: IdParams } },
+    {
+      schema: {
+        tags: ['datasets'],
+        operationId: 'deleteDataset',
+        summary: 'Delete a dataset that has no models (owner only)',
+        params: IdParams,
+        response: {
+          204: noContent('Deleted'),
+          ...errorResponses('VALIDATION', 'NOT_FOUND', 'FORBIDDEN', 'CONFLICT'),
+        },
+      },
+    },
     async (request, reply) => {
       const { userId } = requireUser(request);
       const dataset = await loadDataset(db, request.params.id, userId, 'write');

@@ -20,7 +20,8 @@ import { createNextVersion } from '../lib/model-versions';
 import { MultipartReader } from '../lib/multipart';
 import { modelView } from '../lib/views';
 import { requireUser } from '../plugins/auth';
-import { IdParams, ListQuery, SetDefaultModelBody } from '../schemas';
+import { answer, errorResponses, fileAnswer, jsonBodyErrors } from '../openapi';
+import { IdParams, ListQuery, Model, ModelForm, ModelPage, SetDefaultModelBody } from '../schemas';
 
 export interface ModelsRoutesOptions {
   db: Database;
@@ -98,9 +99,34 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
           "multipart/form-data with fields 'labels' (JSON array, one per output), 'input_spec' (JSON), optional 'name', " +
           "and the file in 'file'. The file streams to disk and S3, never whole into memory; it is loaded in ONNX Runtime " +
           'and run once before it is accepted.',
+        operationId: 'uploadModel',
         params: IdParams,
         consumes: ['multipart/form-data'],
+        response: {
+          201: answer(Model, 'The model, checked and stored; Location names it'),
+          ...errorResponses(
+            'VALIDATION',
+            'BAD_REQUEST',
+            'MALFORMED_MULTIPART',
+            'NOT_FOUND',
+            'FORBIDDEN',
+            'REQUEST_TIMEOUT',
+            'TOO_LARGE',
+            'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+            'MODEL_NOT_LOADABLE',
+            'MODEL_INPUTS',
+            'MODEL_OUTPUTS',
+            'MODEL_INPUT_TYPE',
+            'MODEL_INPUT_SHAPE',
+            'MODEL_RUN_FAILED',
+            'MODEL_OUTPUT_TYPE',
+            'LABELS_MISMATCH',
+            'MODEL_CHECK_TIMEOUT',
+            'MODEL_CHECK_FAILED',
+          ),
+        },
       },
+      config: { multipartForm: ModelForm },
       // The server's bound on a request, plus the model check's own.
       ...(options.handlerTimeoutMs > 0 && { handlerTimeout: options.handlerTimeoutMs + options.modelCheckTimeoutMs }),
     },
@@ -210,9 +236,11 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
     {
       schema: {
         tags: ['models'],
+        operationId: 'listModels',
         summary: "A dataset's models, newest first",
         params: IdParams,
         querystring: ListQuery,
+        response: { 200: answer(ModelPage, 'A page of models'), ...errorResponses('VALIDATION', 'NOT_FOUND') },
       },
     },
     async (request) => {
@@ -227,15 +255,38 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
     },
   );
 
-  app.get('/models/:id', { schema: { tags: ['models'], summary: 'One model', params: IdParams } }, async (request) => {
-    const { userId } = requireUser(request);
-    const { model, dataset } = await loadModel(db, request.params.id, userId, 'read');
-    return modelView(model, dataset.default_model);
-  });
+  app.get(
+    '/models/:id',
+    {
+      schema: {
+        tags: ['models'],
+        operationId: 'getModel',
+        summary: 'One model',
+        params: IdParams,
+        response: { 200: answer(Model, 'The model'), ...errorResponses('VALIDATION', 'NOT_FOUND') },
+      },
+    },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const { model, dataset } = await loadModel(db, request.params.id, userId, 'read');
+      return modelView(model, dataset.default_model);
+    },
+  );
 
   app.get(
     '/models/:id/file',
-    { schema: { tags: ['models'], summary: 'Download the ONNX file', params: IdParams } },
+    {
+      schema: {
+        tags: ['models'],
+        operationId: 'downloadModel',
+        summary: 'Download the ONNX file',
+        params: IdParams,
+        response: {
+          200: fileAnswer('The ONNX file; X-Content-SHA256 is its SHA-256 (hex)', 'application/octet-stream'),
+          ...errorResponses('VALIDATION', 'NOT_FOUND'),
+        },
+      },
+    },
     async (request, reply) => {
       const { userId } = requireUser(request);
       const { model } = await loadModel(db, request.params.id, userId, 'read');
@@ -257,8 +308,13 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
     {
       schema: {
         tags: ['models'],
+        operationId: 'retireModel',
         summary: 'Retire a model: no new classifications go to it (owner only)',
         params: IdParams,
+        response: {
+          200: answer(Model, 'The retired model'),
+          ...errorResponses('VALIDATION', 'NOT_FOUND', 'FORBIDDEN', 'CONFLICT'),
+        },
       },
     },
     async (request) => {
@@ -281,9 +337,14 @@ export const modelsRoutes: FastifyPluginAsyncTypebox<ModelsRoutesOptions> = asyn
     {
       schema: {
         tags: ['models'],
+        operationId: 'setDefaultModel',
         summary: "Choose the dataset's default model (owner only)",
         params: IdParams,
         body: SetDefaultModelBody,
+        response: {
+          200: answer(Model, 'The new default model'),
+          ...jsonBodyErrors('BAD_REQUEST', 'NOT_FOUND', 'FORBIDDEN', 'CONFLICT'),
+        },
       },
     },
     async (request) => {

@@ -4,7 +4,17 @@ import { conflict, forbidden, notFound, unauthorized } from '../errors';
 import { generateApiKey } from '../lib/api-keys';
 import { userView } from '../lib/views';
 import { requireUser } from '../plugins/auth';
-import { CreateKeyBody, CreateUserBody, KeyParams, RenameUserBody } from '../schemas';
+import { answer, errorResponses, jsonBodyErrors, noContent } from '../openapi';
+import {
+  ApiKeyList,
+  CreatedUser,
+  CreateKeyBody,
+  CreateUserBody,
+  KeyParams,
+  NewApiKey,
+  RenameUserBody,
+  User as UserSchema,
+} from '../schemas';
 
 export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
   const { User, ApiKey } = db.models;
@@ -20,8 +30,13 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
     {
       schema: {
         tags: ['users'],
+        operationId: 'createUser',
         summary: 'Create a user (admins only) and return its first API key, shown this once',
         body: CreateUserBody,
+        response: {
+          201: answer(CreatedUser, 'The user and its first API key'),
+          ...jsonBodyErrors('FORBIDDEN', 'CONFLICT'),
+        },
       },
     },
     async (request, reply) => {
@@ -40,16 +55,35 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
     },
   );
 
-  app.get('/users/me', { schema: { tags: ['users'], summary: 'The calling user' } }, async (request) => {
-    const { userId } = requireUser(request);
-    const user = await User.findById(userId).lean();
-    if (!user) throw notFound('user');
-    return userView(user);
-  });
+  app.get(
+    '/users/me',
+    {
+      schema: {
+        tags: ['users'],
+        operationId: 'getMe',
+        summary: 'The calling user',
+        response: { 200: answer(UserSchema, 'The calling user'), ...errorResponses('NOT_FOUND') },
+      },
+    },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const user = await User.findById(userId).lean();
+      if (!user) throw notFound('user');
+      return userView(user);
+    },
+  );
 
   app.patch(
     '/users/me',
-    { schema: { tags: ['users'], summary: 'Rename the calling user', body: RenameUserBody } },
+    {
+      schema: {
+        tags: ['users'],
+        operationId: 'renameMe',
+        summary: 'Rename the calling user',
+        body: RenameUserBody,
+        response: { 200: answer(UserSchema, 'The renamed user'), ...jsonBodyErrors('NOT_FOUND', 'CONFLICT') },
+      },
+    },
     async (request) => {
       const { userId } = requireUser(request);
       try {
@@ -69,7 +103,15 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
 
   app.post(
     '/users/me/api-keys',
-    { schema: { tags: ['users'], summary: 'Create another API key; the key is shown this once', body: CreateKeyBody } },
+    {
+      schema: {
+        tags: ['users'],
+        operationId: 'createApiKey',
+        summary: 'Create another API key; the key is shown this once',
+        body: CreateKeyBody,
+        response: { 201: answer(NewApiKey, 'The new key'), ...jsonBodyErrors() },
+      },
+    },
     async (request, reply) => {
       const { userId } = requireUser(request);
       return reply.code(201).send(await issueKey(userId, request.body.name));
@@ -78,7 +120,14 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
 
   app.get(
     '/users/me/api-keys',
-    { schema: { tags: ['users'], summary: 'List my API keys (never the secrets)' } },
+    {
+      schema: {
+        tags: ['users'],
+        operationId: 'listApiKeys',
+        summary: 'List my API keys (never the secrets)',
+        response: { 200: answer(ApiKeyList, 'My keys, oldest first'), ...errorResponses() },
+      },
+    },
     async (request) => {
       const { userId } = requireUser(request);
       const keys = await ApiKey.find({ user: userId }).sort({ _id: 1 }).lean();
@@ -95,7 +144,18 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
 
   app.delete(
     '/users/me/api-keys/:keyId',
-    { schema: { tags: ['users'], summary: 'Revoke one of my API keys', params: KeyParams } },
+    {
+      schema: {
+        tags: ['users'],
+        operationId: 'revokeApiKey',
+        summary: 'Revoke one of my API keys',
+        params: KeyParams,
+        response: {
+          204: noContent('Revoked: it stops working at once here, within AUTH_CACHE_SECONDS elsewhere'),
+          ...errorResponses('VALIDATION', 'NOT_FOUND'),
+        },
+      },
+    },
     async (request, reply) => {
       const { userId } = requireUser(request);
       const result = await ApiKey.updateOne(

@@ -1,4 +1,5 @@
-// A tiny HTTP client for the gateway's API, as a user of it would write one.
+// A raw HTTP client: any method, path and body, answers untyped. For tests and tools that send what
+// the typed client (cxr-client.ts) would refuse to: malformed bodies, bad keys, hostile multipart.
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
   body: T;
