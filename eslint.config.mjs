@@ -1,5 +1,6 @@
 // Type-aware linting for every workspace, tests included.
 import js from '@eslint/js';
+import globals from 'globals';
 import jest from 'eslint-plugin-jest';
 import tseslint from 'typescript-eslint';
 
@@ -26,6 +27,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       // Fastify handlers and jest callbacks are async by contract even when they do not await.
       '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // The web page's script: plain browser JavaScript, not part of the TypeScript project.
+    files: ['services/gateway/src/web/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: globals.browser,
+      sourceType: 'script',
     },
   },
   {

@@ -4,8 +4,9 @@
 // node_modules, where the image installs the service's production dependencies from the lock
 // file. A worker thread's or child process's entry sits beside server.js, where the code that
 // starts it looks for it (join(__dirname, 'ort-thread.js'), 'model-check-process.js').
+// The gateway's web page (services/gateway/src/web) is copied beside them.
 // Development is unchanged: tsx runs the sources directly.
-import { rmSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
@@ -20,6 +21,11 @@ export const ENTRY_POINTS = {
   setup: ['infra/tools/provision-rabbitmq.ts', 'infra/tools/declare-topology.ts'],
 } as const;
 export type Deployable = keyof typeof ENTRY_POINTS;
+
+/** Files a deployable reads at run time from beside server.js: [source, destination in its folder]. */
+const ASSETS: Partial<Record<Deployable, [string, string][]>> = {
+  gateway: [['services/gateway/src/web', 'web']],
+};
 
 /** Bare imports other than our workspace libraries stay require() calls, resolved at run time. */
 const npmPackagesExternal: Plugin = {
@@ -67,6 +73,7 @@ export async function buildDeployable(name: Deployable, outDir: string): Promise
         packages.add(packageName(imported.path));
     }
   }
+  for (const [from, to] of ASSETS[name] ?? []) cpSync(join(ROOT, from), join(dir, to), { recursive: true });
   const sorted = [...packages].sort();
   writeFileSync(join(dir, 'packages.json'), `${JSON.stringify(sorted, null, 2)}\n`);
   return sorted;

@@ -236,7 +236,7 @@ cmd_up() {
   await_healthy results "http://127.0.0.1:$RESULTS_PORT/health"
   # Replicas started by an earlier ./cxr scale beyond CXR_INFERENCE_REPLICAS are left running.
   ensure_replicas "${CXR_INFERENCE_REPLICAS:-1}"
-  log "system up in $((SECONDS - started)) s: gateway http://127.0.0.1:$GATEWAY_PORT (OpenAPI at /v1/openapi.json)"
+  log "system up in $((SECONDS - started)) s: gateway http://127.0.0.1:$GATEWAY_PORT (web page at /, API docs at /docs, OpenAPI at /v1/openapi.json)"
   GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" DEMO_STATE="$STATE/demo.json" node --import tsx infra/tools/demo.ts
   log "admin key for this local stack: $STATE/app-secrets.env; stop everything with ./cxr down"
 }

@@ -69,6 +69,16 @@ cleanup() {
 }
 trap cleanup EXIT
 bash infra/stack.sh up
+# The e2e project drives the web page in Debian's headless Chromium (tests/e2e/web-page.test.ts).
+if [[ " ${together[*]} " == *" e2e "* && -z "${CHROMIUM_PATH:-}" ]] && ! command -v chromium >/dev/null; then
+  if [[ $EUID -ne 0 ]]; then
+    echo "[test] the e2e project needs Chromium: apt-get install chromium (as root), or set CHROMIUM_PATH" >&2
+    exit 1
+  fi
+  echo "[test] installing Debian's chromium for the web page test"
+  DEBIAN_FRONTEND=noninteractive apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
 set -a
 # shellcheck disable=SC1090
 source <(bash infra/stack.sh env)

@@ -58,6 +58,14 @@ describe('the production build', () => {
     },
   );
 
+  it("the gateway's web page is copied beside server.js, where the gateway reads it", () => {
+    for (const file of ['index.html', 'app.js', 'app.css']) {
+      expect(readFileSync(join(out, 'gateway', 'web', file), 'utf8')).toBe(
+        readFileSync(join(ROOT, 'services/gateway/src/web', file), 'utf8'),
+      );
+    }
+  });
+
   it('the setup tools start under plain node and ask for their settings', () => {
     expect(runBare(join(out, 'setup', 'declare-topology.js')).stderr).toContain('AMQP_ADMIN_URL is required');
     expect(runBare(join(out, 'setup', 'provision-rabbitmq.js')).stderr).toContain(

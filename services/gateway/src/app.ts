@@ -31,6 +31,7 @@ import { classificationsRoutes } from './routes/classifications';
 import { datasetsRoutes } from './routes/datasets';
 import { modelsRoutes } from './routes/models';
 import { usersRoutes } from './routes/users';
+import { webRoutes } from './routes/web';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -245,6 +246,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     },
     { prefix: '/v1' },
   );
+  await app.register(webRoutes);
   return app;
 }
 
