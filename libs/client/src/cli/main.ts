@@ -32,11 +32,7 @@ function print(options: JsonOption, data: unknown, text: () => string): void {
 /** Rows as an aligned text table. */
 export function table(rows: Record<string, unknown>[], columns: string[]): string {
   const cell = (value: unknown) =>
-    value === null || value === undefined
-      ? '-'
-      : typeof value === 'object'
-        ? JSON.stringify(value)
-        : String(value);
+    value === null || value === undefined ? '-' : typeof value === 'string' ? value : JSON.stringify(value);
   const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column]).length)));
   const line = (values: string[]) =>
     values
