@@ -161,6 +161,64 @@ describe('the cxr command line', () => {
     expect(await requestsTo(dataset)).toBe(20);
   });
 
+  it('uploads a model with progress, lists it, makes another the default and retires one, with --json', async () => {
+    const created = await cxr(
+      ['datasets', 'create', 'cli-models', '--width', '64', '--height', '64', '--display-name', 'CLI models', '--json'],
+      env,
+    ).running;
+    expect(created.code).toBe(0);
+    const dataset = (JSON.parse(created.stdout) as { id: string }).id;
+    const demo = buildDemoModel();
+    const folder = mkdtempSync(join(tmpdir(), 'cxr-cli-model-'));
+    const onnx = join(folder, 'demo.onnx');
+    writeFileSync(onnx, demo.onnx);
+    const spec = join(folder, 'spec.json');
+    writeFileSync(spec, JSON.stringify({ ...demo.inputSpec, output: 'auto' }));
+    const upload = (name: string) =>
+      cxr(
+        [
+          'models',
+          'upload',
+          onnx,
+          '--dataset',
+          dataset,
+          '--labels',
+          demo.labels.join(','),
+          '--input-spec',
+          `@${spec}`,
+        ].concat(['--name', name, '--json']),
+        env,
+      ).running;
+    const first = await upload('first');
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(/uploading 100% \| [\d.]+\/[\d.]+ MB/);
+    const firstModel = JSON.parse(first.stdout) as { id: string; is_default: boolean; labels: string[] };
+    expect(firstModel).toMatchObject({ is_default: true, labels: [...demo.labels] });
+    const second = JSON.parse((await upload('second')).stdout) as { id: string; is_default: boolean };
+    expect(second.is_default).toBe(false);
+
+    const chosen = await cxr(['models', 'default', second.id], env).running;
+    expect(chosen.code).toBe(0);
+    expect(chosen.stdout).toContain(`(${second.id}) is the default of dataset ${dataset}`);
+    const retired = await cxr(['models', 'retire', firstModel.id, '--json'], env).running;
+    expect((JSON.parse(retired.stdout) as { status: string }).status).toBe('retired');
+
+    const listed = await cxr(['models', 'list', '--dataset', dataset], env).running;
+    const lines = listed.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^id\s+name\s+version\s+status\s+default/);
+    expect(lines).toHaveLength(3); // a header and the two models, newest first
+    expect(lines[1]).toMatch(
+      new RegExp(`^${second.id}\\s+second\\s+2\\s+active\\s+yes\\s+${demo.labels.join(',')}\\s`),
+    );
+    expect(lines[2]).toMatch(new RegExp(`^${firstModel.id}\\s+first\\s+1\\s+retired\\s+${demo.labels.join(',')}\\s`));
+    const shown = await cxr(['datasets', 'show', dataset, '--json'], env).running;
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      id: dataset,
+      default_model: second.id,
+      display_name: 'CLI models',
+    });
+  });
+
   it('saves its settings with cxr login (mode 600), refuses them readable by others, and explains a bad key', async () => {
     const home = { XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'cxr-cli-login-')) };
     const login = await cxr(['login', '--url', env.CXR_URL as string, '--api-key', env.CXR_API_KEY as string], home)

@@ -11,6 +11,7 @@ import { discoverImages } from './files';
 import { outputFormat, writeResults, type ResultRow } from './output';
 import { progressBar } from './progress';
 import { readSecret } from './prompt';
+import { uploadProgressFetch } from './upload';
 
 /** The exit code of a run stopped by Ctrl-C, as shells report it (128 + SIGINT). */
 export const EXIT_INTERRUPTED = 130;
@@ -321,7 +322,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   models
     .command('upload')
     .description(
-      "upload an ONNX model to a dataset (the gateway runs it once before it answers); the dataset's first model becomes its default",
+      "upload an ONNX model to a dataset, with a progress bar (the gateway runs it once before it answers); the dataset's first model becomes its default",
     )
     .argument('<file>', 'the .onnx file')
     .requiredOption('--dataset <id>', 'the dataset')
@@ -343,7 +344,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           const bytes = await readFile(file).catch(() => {
             throw new CliError(`${file}: cannot read it`);
           });
-          const { client } = await connect();
+          const config = await loadCliConfig();
+          const client = new CxrClient({ baseUrl: config.url, apiKey: config.apiKey, fetch: uploadProgressFetch() });
           const model = await client.uploadModel(options.dataset, {
             file: bytes,
             labels,
