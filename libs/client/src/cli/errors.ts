@@ -17,11 +17,11 @@ export class CliError extends Error {
 export function explain(error: unknown, baseUrl?: string): string | undefined {
   if (error instanceof CliError) return error.message;
   if (error instanceof CxrApiError) {
+    const said = error.message.replace(/^\d+ \S+: /, ''); // the API's own words, without "404 NOT_FOUND: "
     if (error.status === 401) return 'the API key is not valid; run cxr login or set CXR_API_KEY';
-    if (error.status === 403)
-      return `not allowed: ${error.message} (datasets and models can be changed by their owner only)`;
-    if (error.status === 404) return `not found: ${error.message}; check the id (cxr datasets list, cxr models list)`;
-    return `the API refused it: ${error.code}: ${error.message}`;
+    if (error.status === 403) return `not allowed: ${said} (datasets and models can be changed by their owner only)`;
+    if (error.status === 404) return `not found: ${said}; check the id (cxr datasets list, cxr models list)`;
+    return `the API refused it: ${error.code}: ${said}`;
   }
   const cause = unreachable(error);
   if (cause) return `cannot reach the API at ${baseUrl ?? 'CXR_URL'} (${cause}); check CXR_URL or run cxr login`;

@@ -43,8 +43,12 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
   return [line(columns), ...rows.map((row) => line(columns.map((column) => cell(row[column]))))].join('\n');
 }
 
+/** The API this run talks to, for error messages. */
+let apiUrl: string | undefined;
+
 async function connect(): Promise<{ client: CxrClient; config: CliConfig }> {
   const config = await loadCliConfig();
+  apiUrl = config.url;
   return { client: new CxrClient({ baseUrl: config.url, apiKey: config.apiKey }), config };
 }
 
@@ -344,7 +348,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           const bytes = await readFile(file).catch(() => {
             throw new CliError(`${file}: cannot read it`);
           });
-          const config = await loadCliConfig();
+          const { config } = await connect();
           const client = new CxrClient({ baseUrl: config.url, apiKey: config.apiKey, fetch: uploadProgressFetch() });
           const model = await client.uploadModel(options.dataset, {
             file: bytes,
@@ -424,7 +428,7 @@ export async function main(argv: string[]): Promise<number> {
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode; // commander printed it (or the help)
-    const message = explain(error, process.env.CXR_URL);
+    const message = explain(error, apiUrl);
     if (message === undefined) throw error;
     process.stderr.write(`cxr: ${message}\n`);
     return error instanceof CliError ? error.exitCode : 1;
