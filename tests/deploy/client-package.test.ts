@@ -1,7 +1,9 @@
 // @cxr/client as it is published: its types are the ones generated from the committed OpenAPI
-// document (services/gateway/openapi.json), and the package builds on its own.
+// document (services/gateway/openapi.json), the package builds on its own, and its packed tarball
+// holds the `cxr` command, which runs.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -40,7 +42,31 @@ describe('the @cxr/client package', () => {
       types: 'dist/index.d.ts',
       exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' } },
       files: ['dist', 'README.md'],
+      bin: { cxr: 'dist/cli/bin.js' },
     });
     expect(readFileSync(join(ROOT, 'libs/client/README.md'), 'utf8')).toMatch(/classify\(/);
+  });
+
+  it('packs the cxr command, which runs from the tarball and prints its help', async () => {
+    const run = promisify(execFile);
+    const folder = mkdtempSync(join(tmpdir(), 'cxr-pack-'));
+    // npm pack runs prepack (the build), as publishing does.
+    const packed = await run('npm', ['pack', '-w', '@cxr/client', '--pack-destination', folder, '--json'], {
+      cwd: ROOT,
+      env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
+    });
+    const [{ filename, files }] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
+    expect(files.map((file) => file.path)).toEqual(
+      expect.arrayContaining(['package.json', 'README.md', 'dist/index.js', 'dist/cli/bin.js']),
+    );
+    expect(files.map((file) => file.path).filter((path) => path.includes('.test.'))).toEqual([]);
+    await run('tar', ['-xzf', join(folder, filename), '-C', folder]);
+    const bin = join(folder, 'package', 'dist', 'cli', 'bin.js');
+    expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+    // Its dependencies as an install would give them: the repository's node_modules.
+    symlinkSync(join(ROOT, 'node_modules'), join(folder, 'package', 'node_modules'));
+    const help = await run(process.execPath, [bin, 'classify', '--help'], { cwd: folder });
+    expect(help.stdout).toMatch(/Usage: cxr classify \[options\] <paths\.\.\.>/);
+    expect(help.stdout).toContain('--concurrency <n>');
   });
 });

@@ -46,6 +46,8 @@ export interface ClassifyOptions {
    * image to the same target again answers the first request instead of making another; false sends none.
    */
   idempotencyKey?: string | false;
+  /** Aborts the upload and the waiting (the request, once submitted, goes on in the system). */
+  signal?: AbortSignal;
 }
 
 /** The image: a Blob (a File in a browser) or its bytes (a Buffer). */
@@ -105,6 +107,7 @@ export class CxrClient {
       },
       body: { image: blob },
       bodySerializer: multipart,
+      ...(options.signal && { signal: options.signal }),
     };
     const submitted = await succeed(
       'dataset' in target
@@ -112,16 +115,19 @@ export class CxrClient {
         : this.api.POST('/v1/models/{id}/classifications', request),
     );
     if (options.wait === undefined) return submitted;
-    return this.waitFor(submitted.id, options.wait);
+    return this.waitFor(submitted.id, options.wait, options.signal);
   }
 
   /** The request once it ended, or as it stands when `seconds` have passed. */
-  async waitFor(id: string, seconds: number): Promise<ClassificationRequest> {
+  async waitFor(id: string, seconds: number, signal?: AbortSignal): Promise<ClassificationRequest> {
     const deadline = Date.now() + seconds * 1000;
     for (;;) {
       const wait = Math.min(MAX_WAIT_SECONDS, Math.max(0, Math.ceil((deadline - Date.now()) / 1000)));
       const request = await succeed(
-        this.api.GET('/v1/classifications/{id}', { params: { path: { id }, query: { wait } } }),
+        this.api.GET('/v1/classifications/{id}', {
+          params: { path: { id }, query: { wait } },
+          ...(signal && { signal }),
+        }),
       );
       if (FINAL.has(request.state) || Date.now() >= deadline) return request;
     }
