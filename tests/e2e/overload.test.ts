@@ -203,11 +203,30 @@ describe('backlog shedding: with no worker, submissions beyond the backlog get 5
     expect((await fetch(system.healthUrl('gateway'))).status).toBe(200);
     // The client gives up: its slot is freed.
     held.destroy();
-    await waitFor(
+    const taken = await waitFor(
       'a submission to be taken again',
-      async () => (await submit()).status,
-      (status) => status === 202,
+      () =>
+        fetch(`${system.gatewayUrl}/v1/datasets/${datasetId}/classifications`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${bob.apiKey}` },
+          body: imageForm(image),
+        }),
+      (answer) => answer.status === 202,
     );
+    // Shed answers are counted, not logged one by one (a flood would cost a log line each);
+    // the others are.
+    const loggedIds = (
+      await waitFor(
+        'the accepted submission logged',
+        async () => system.logs('gateway'),
+        (log) => log.includes(taken.headers.get('x-request-id')!),
+      )
+    )
+      .split('\n')
+      .filter((line) => line.includes('"msg":"request completed"'))
+      .map((line) => (JSON.parse(line) as { request_id: string }).request_id);
+    expect(loggedIds).toContain(taken.headers.get('x-request-id'));
+    expect(loggedIds).not.toContain(refused.headers.get('x-request-id'));
   });
 
   it('does not shed with shedding off', async () => {

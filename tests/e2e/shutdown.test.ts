@@ -69,6 +69,9 @@ describe('a service stopped with SIGTERM while it has work in hand', () => {
   it('a gateway with ?wait long-polls open answers each with the state it has, then exits 0', async () => {
     // No worker: the requests stay queued, so each long-poll would hold its full 60 s.
     await system.kill('inference');
+    // Its "incoming request" lines (debug) show when the long-polls have arrived.
+    await system.kill('gateway');
+    await system.start('gateway', { LOG_LEVEL: 'debug' });
     const ids = await submit(user, datasetId, 3);
     const polls = ids.map((id) => user.get<View>(`/v1/classifications/${id}?wait=60`));
     await waitFor(

@@ -59,9 +59,13 @@ describe('one request is followed by its trace id from the gateway through infer
     const inference = ofTrace('inference');
     expect(inference.map((l) => l.msg)).toContain('job classified');
     expect(inference.every((l) => l.requestId === id)).toBe(true);
-    // Fastify's own lines of the request carry it too, with the request id the client chose.
+    // The gateway's line of the request (one, when it is answered) carries it too, with the
+    // request id the client chose, its method, route and status.
     const gateway = ofTrace('gateway');
-    expect(gateway.map((l) => l.msg)).toEqual(expect.arrayContaining(['incoming request', 'request completed']));
+    expect(gateway.find((l) => l.msg === 'request completed')).toMatchObject({
+      req: { method: 'POST', url: `/v1/datasets/${datasetId}/classifications` },
+      res: { statusCode: 202 },
+    });
     expect(gateway.every((l) => l.request_id === 'client-chosen.id-1')).toBe(true);
     // No other request's lines share it.
     expect(logLines('gateway').filter((l) => l.request_id === 'client-chosen.id-1')).toEqual(gateway);

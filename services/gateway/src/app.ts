@@ -1,7 +1,12 @@
 import { STATUS_CODES } from 'node:http';
 import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import ajvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
@@ -58,9 +63,10 @@ const isSubmission = (request: FastifyRequest) =>
 export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const { config } = deps;
   const headersTimeout = config.HEADERS_TIMEOUT_SECONDS * 1000;
+  const shedAs = new WeakMap<FastifyRequest, SubmissionOutcome>();
   const app = Fastify({
     ...options,
-    ...tracingOptions(deps.tracer),
+    ...tracingOptions(deps.tracer, (request) => shedAs.has(request)),
     // Node checks the headers timeout on a timer; every 30 s by default, which would let a
     // slowloris client hold a connection for up to headersTimeout + 30 s.
     http: { headersTimeout, connectionsCheckingInterval: Math.min(5_000, headersTimeout / 2) },
@@ -70,9 +76,11 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const metrics = gatewayMetrics(deps.registry);
-  const shedAs = new WeakMap<FastifyRequest, SubmissionOutcome>();
   observeRequests(app, metrics, isSubmission, shedAs);
   traceRequests(app);
+  // First of all, before rate limits, authentication and the body: under a flood, shedding is
+  // most of what the gateway does, so it must cost next to nothing.
+  admitSubmissions(app, config.MAX_SUBMISSIONS_IN_FLIGHT, deps.backlog, shedAs);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
     // A 5xx names the request id that finds it in the logs (also in the X-Request-Id header).
@@ -172,46 +180,6 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         )
           metadata.clear();
       });
-      // Submissions this gateway is reading or storing at once: beyond the limit a new one is
-      // refused before its upload is read, so answers stay fast and memory stays bounded (each
-      // holds at most MAX_IMAGE_BYTES).
-      let submitting = 0;
-      if (config.MAX_SUBMISSIONS_IN_FLIGHT > 0) {
-        v1.addHook('onRequest', async (request, reply) => {
-          if (!isSubmission(request)) return;
-          if (submitting >= config.MAX_SUBMISSIONS_IN_FLIGHT) {
-            shedAs.set(request, 'shed_in_flight');
-            reply.header('retry-after', 1);
-            throw new HttpError(
-              503,
-              'OVERLOADED',
-              `this gateway is taking ${submitting} submissions already; retry in 1 s`,
-            );
-          }
-          submitting += 1;
-          // 'close' comes once however the exchange ends: answered, failed or abandoned.
-          reply.raw.once('close', () => (submitting -= 1));
-        });
-      }
-      const backlog = deps.backlog;
-      if (backlog?.enabled) {
-        // Refused before the upload is read, from the latest queue sample: no I/O per request.
-        v1.addHook('onRequest', async (request, reply) => {
-          if (!isSubmission(request)) return;
-          const verdict = backlog.admit();
-          if (!verdict.shed) return;
-          shedAs.set(request, 'shed_backlog');
-          reply.header('retry-after', verdict.retryAfterSeconds);
-          throw new HttpError(
-            503,
-            'OVERLOADED',
-            `the queue is longer than the workers can drain soon; retry in ${verdict.retryAfterSeconds} s`,
-          );
-        });
-        v1.addHook('onResponse', async (request, reply) => {
-          if (reply.statusCode === 202 && isSubmission(request)) backlog.accepted();
-        });
-      }
       await v1.register(usersRoutes, { db: deps.db });
       await v1.register(datasetsRoutes, { db: deps.db });
       await v1.register(modelsRoutes, {
@@ -233,7 +201,6 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         unsent: deps.unsent,
         waiters: deps.waiters,
         metadata,
-        imageChecks: new ConcurrencyLimit(4),
         maxImageBytes: config.MAX_IMAGE_BYTES,
         spoolDir: config.TMP_DIR ?? tmpdir(),
         uploadMemoryBytes: config.UPLOAD_MEMORY_BYTES,
@@ -248,6 +215,56 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   );
   await app.register(webRoutes);
   return app;
+}
+
+/**
+ * Admission control of submissions, answered before anything else runs: at most `maxInFlight`
+ * submissions read or stored at once by this gateway (each holds at most UPLOAD_MEMORY_BYTES in
+ * memory), and none while the jobs queue is deeper than the workers can drain soon. A shed
+ * submission gets 503 OVERLOADED with Retry-After, sent as a ready-made body: no error object, no
+ * serializer, no log line of its own (it is counted), and its upload is never read.
+ */
+function admitSubmissions(
+  app: FastifyInstance,
+  maxInFlight: number,
+  backlog: BacklogMonitor | undefined,
+  shedAs: WeakMap<FastifyRequest, SubmissionOutcome>,
+): void {
+  const overloaded = (message: string) => JSON.stringify({ error: 'OVERLOADED', message });
+  const busy = overloaded(`this gateway is taking ${maxInFlight} submissions already; retry in 1 s`);
+  const shed = (reply: FastifyReply, retryAfterSeconds: number, body: string) =>
+    reply.code(503).header('retry-after', retryAfterSeconds).type('application/json; charset=utf-8').send(body);
+  let submitting = 0;
+  app.addHook('onRequest', async (request, reply) => {
+    if (!isSubmission(request)) return;
+    if (maxInFlight > 0) {
+      if (submitting >= maxInFlight) {
+        shedAs.set(request, 'shed_in_flight');
+        return shed(reply, 1, busy);
+      }
+      submitting += 1;
+      // 'close' comes once however the exchange ends: answered, failed or abandoned.
+      reply.raw.once('close', () => (submitting -= 1));
+    }
+    if (backlog?.enabled) {
+      // From the latest queue sample: no I/O per request.
+      const verdict = backlog.admit();
+      if (verdict.shed) {
+        shedAs.set(request, 'shed_backlog');
+        const seconds = verdict.retryAfterSeconds;
+        return shed(
+          reply,
+          seconds,
+          overloaded(`the queue is longer than the workers can drain soon; retry in ${seconds} s`),
+        );
+      }
+    }
+  });
+  if (backlog?.enabled) {
+    app.addHook('onResponse', async (request, reply) => {
+      if (reply.statusCode === 202 && isSubmission(request)) backlog.accepted();
+    });
+  }
 }
 
 /**

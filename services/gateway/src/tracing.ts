@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
+import {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { parseTraceparent, TRACEPARENT, type Span, type Tracer } from '@cxr/tracing';
 
 /** An X-Request-Id a client may choose: short, and nothing a log viewer could misread. */
@@ -14,16 +20,38 @@ export function requestSpan(request: FastifyRequest): Span | undefined {
 }
 
 /**
- * Request ids and traces, as Fastify options: the request id is the client's X-Request-Id when
- * it sent a usable one, else a new UUID; the trace continues the client's `traceparent`, else
- * starts. The per-request logger is made once, with both bound (Fastify's "incoming request"
- * line included).
+ * One line per answered request, "request completed" with the request's method, URL, status and
+ * time, at info; Fastify's "incoming request" line is at debug. `quiet` answers are not logged
+ * one by one: a flood's shed submissions would otherwise cost the gateway a log line each at the
+ * moment it has least to spare (they are counted in cxr_gateway_submissions_total).
+ */
+class RequestLog extends LogController {
+  constructor(private readonly quiet: (request: FastifyRequest) => boolean) {
+    super({ requestIdLogLabel: 'request_id' });
+  }
+
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) return super.requestCompleted(error, request, reply);
+    if (this.quiet(request)) return;
+    reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
+/**
+ * Request ids, traces and request logging, as Fastify options: the request id is the client's
+ * X-Request-Id when it sent a usable one, else a new UUID; the trace continues the client's
+ * `traceparent`, else starts. The per-request logger is made once, with both bound.
  */
 export function tracingOptions(
   tracer: Tracer,
-): Pick<FastifyServerOptions, 'genReqId' | 'childLoggerFactory' | 'requestIdLogLabel'> {
+  quiet: (request: FastifyRequest) => boolean,
+): Pick<FastifyServerOptions, 'genReqId' | 'childLoggerFactory' | 'logController'> {
   return {
-    requestIdLogLabel: 'request_id',
+    logController: new RequestLog(quiet),
     genReqId: (raw) => {
       const sent = raw.headers['x-request-id'];
       return typeof sent === 'string' && CLIENT_REQUEST_ID.test(sent) ? sent : randomUUID();
