@@ -53,6 +53,8 @@ void runService('gateway', logger, async (fail, defer) => {
 
   const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
   const dispatcher = new Dispatcher({ requests, models: db.models, broker, logger, tracer });
+  // After the server has closed, before the broker does: the jobs of the last submissions go out.
+  defer(() => dispatcher.settle());
   const unsent = new UnsentJobs();
   broker.on('reconnected', () => {
     void unsent.flush((job) => dispatcher.publish(job.doc, job.token, job.target), logger);

@@ -35,6 +35,8 @@ export interface DispatchToken {
  * the sweeper for dispatches whose timer fell due.
  */
 export class Dispatcher {
+  private readonly sending = new Set<Promise<void>>();
+
   constructor(
     private readonly deps: {
       requests: ClassificationRequests;
@@ -91,6 +93,24 @@ export class Dispatcher {
       { type: 'published', seq: token.record.seq },
       { set: { published_at: this.deps.requests.now() } },
     );
+  }
+
+  /**
+   * Publishes the first job of a request just stored without making its submitter wait for the
+   * broker's confirm: the stored request's publish timer already covers a publish that never
+   * happens (this gateway dies, the broker is away). `onFailure` may keep the job for the broker's
+   * return. `settle` waits for the ones under way.
+   */
+  publishSoon(doc: RequestRecord, token: DispatchToken, target: JobTarget, onFailure: (error: unknown) => void): void {
+    const sending: Promise<void> = this.publish(doc, token, target)
+      .catch(onFailure)
+      .finally(() => this.sending.delete(sending));
+    this.sending.add(sending);
+  }
+
+  /** Waits for the publishes `publishSoon` started (each bounded by the broker's confirm timeout). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.sending]);
   }
 
   /**

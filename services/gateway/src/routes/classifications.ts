@@ -13,7 +13,6 @@ import type { ObjectStore } from '@cxr/storage';
 import { Types } from 'mongoose';
 import { badRequest, conflict, notFound, tooLarge, unavailable } from '../errors';
 import type { CompletionWaiters } from '../lib/completion-waiters';
-import type { ConcurrencyLimit } from '../lib/concurrency-limit';
 import type { Dispatcher, JobTarget } from '../dispatch/dispatcher';
 import type { UnsentJobs } from '../dispatch/unsent-jobs';
 import { requestSpan } from '../tracing';
@@ -45,7 +44,6 @@ export interface ClassificationsRoutesOptions {
   waiters: CompletionWaiters;
   /** Datasets and models as submissions read them. */
   metadata: MetadataCache;
-  imageChecks: ConcurrencyLimit;
   maxImageBytes: number;
   /** Where an upload larger than `uploadMemoryBytes` is spooled (in a file unlinked at once). */
   spoolDir: string;
@@ -166,16 +164,16 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     userId: Types.ObjectId,
     idempotencyKey: string | undefined,
   ) {
-    const image = await options.imageChecks.run(() =>
-      inspectImage(upload, {
-        minWidth: dataset.img_width,
-        minHeight: dataset.img_height,
-        maintainRatio: dataset.maintain_ratio,
-        ratioTolerance: options.ratioTolerance,
-        maxPixels: options.maxImagePixels,
-        maxDecodedBytes: options.maxImageDecodedBytes,
-      }),
-    );
+    // The header only (libvips on libuv's thread pool): cheap, and bounded by the submissions
+    // admitted at once, so it waits in no queue of its own.
+    const image = await inspectImage(upload, {
+      minWidth: dataset.img_width,
+      minHeight: dataset.img_height,
+      maintainRatio: dataset.maintain_ratio,
+      ratioTolerance: options.ratioTolerance,
+      maxPixels: options.maxImagePixels,
+      maxDecodedBytes: options.maxImageDecodedBytes,
+    });
     const { sha256, size } = upload;
 
     let requestId = new Types.ObjectId();
@@ -224,14 +222,12 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       throw error;
     }
     const target = { model, keepAspectRatio: dataset.maintain_ratio, traceparent: requestSpan(request)?.traceparent() };
-    try {
-      await dispatcher.publish(created, token, target);
-    } catch (error) {
+    dispatcher.publishSoon(created, token, target, (error) => {
       // Accepted all the same: the request is stored; its job goes when the broker is back, or
       // when its publish timer falls due.
       options.unsent.add(created, token, target);
       request.log.warn({ err: error, requestId: String(requestId) }, 'publish failed; kept until the broker is back');
-    }
+    });
     return { status: 202, request: created };
   }
 
