@@ -137,6 +137,9 @@ export async function startSystem(
       PORT: String(ports.gateway),
       ADMIN_API_KEY: adminKey,
       SWEEP_INTERVAL_SECONDS: '1',
+      // Its default follows the cores (8 on a 2-core runner) and some tests send a dozen at once;
+      // shedding has its own tests (tests/e2e/overload.test.ts), which set it.
+      MAX_SUBMISSIONS_IN_FLIGHT: '32',
     },
     inference: { HEALTH_PORT: String(ports.inference), WORKER_ID: `e2e-${randomBytes(3).toString('hex')}` },
     results: { HEALTH_PORT: String(ports.results) },

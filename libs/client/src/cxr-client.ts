@@ -19,6 +19,8 @@ export class CxrApiError extends Error {
     message: string,
     /** On 5xx answers: what finds the request in the gateway's logs. */
     readonly requestId?: string,
+    /** Retry-After of a refusal for load (429, 503), in seconds. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(`${status} ${code}: ${message}`);
   }
@@ -48,12 +50,20 @@ export interface ClassifyOptions {
   idempotencyKey?: string | false;
   /** Aborts the upload and the waiting (the request, once submitted, goes on in the system). */
   signal?: AbortSignal;
+  /**
+   * Times a submission refused for load (503 OVERLOADED, 429 RATE_LIMITED: both answered before
+   * anything is stored) is sent again, each after its Retry-After plus up to half as much again
+   * (so refused clients do not all come back at once). Default 5; 0 gives the refusal at once.
+   */
+  retries?: number;
 }
 
 /** The image: a Blob (a File in a browser) or its bytes (a Buffer). */
 export type ImageInput = Blob | Uint8Array;
 
 const FINAL = new Set(['classified', 'failed']);
+/** Refusals for load, answered before the gateway stores anything: safe to send again. */
+const SHED = new Set(['OVERLOADED', 'RATE_LIMITED']);
 /** The longest ?wait= the gateway takes. */
 const MAX_WAIT_SECONDS = 60;
 
@@ -109,11 +119,13 @@ export class CxrClient {
       bodySerializer: multipart,
       ...(options.signal && { signal: options.signal }),
     };
-    const submitted = await succeed(
-      'dataset' in target
-        ? this.api.POST('/v1/datasets/{id}/classifications', request)
-        : this.api.POST('/v1/models/{id}/classifications', request),
-    );
+    const submit = () =>
+      succeed(
+        'dataset' in target
+          ? this.api.POST('/v1/datasets/{id}/classifications', request)
+          : this.api.POST('/v1/models/{id}/classifications', request),
+      );
+    const submitted = await retryWhenShed(submit, options.retries ?? 5, options.signal);
     if (options.wait === undefined) return submitted;
     return this.waitFor(submitted.id, options.wait, options.signal);
   }
@@ -166,7 +178,43 @@ export async function succeed<T>(call: Promise<{ data?: T; error?: unknown; resp
     typeof body.error === 'string' ? body.error : `HTTP_${response.status}`,
     typeof body.message === 'string' ? body.message : response.statusText,
     typeof body.request_id === 'string' ? body.request_id : undefined,
+    retryAfter(response.headers.get('retry-after')),
   );
+}
+
+/** Retry-After in seconds (the gateway sends seconds; an HTTP date is read too), or undefined. */
+function retryAfter(header: string | null): number | undefined {
+  if (header === null) return undefined;
+  const seconds = /^\d+$/.test(header.trim()) ? Number(header) : (Date.parse(header) - Date.now()) / 1000;
+  return Number.isFinite(seconds) ? Math.min(Math.max(seconds, 0), 300) : undefined;
+}
+
+/** Calls `send` again while the gateway sheds it (OVERLOADED, RATE_LIMITED), after its Retry-After with jitter. */
+async function retryWhenShed<T>(send: () => Promise<T>, retries: number, signal?: AbortSignal): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if (!(error instanceof CxrApiError) || !SHED.has(error.code) || attempt >= retries) throw error;
+      const seconds = error.retryAfterSeconds ?? 1;
+      await sleep(seconds * 1000 * (1 + Math.random() / 2), signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    }, ms);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+  });
 }
 
 /** A form's fields as multipart/form-data, files as file parts. */

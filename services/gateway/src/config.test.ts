@@ -1,5 +1,5 @@
 import { ConfigError } from '@cxr/config';
-import { loadGatewayConfig } from './config';
+import { DEFAULT_SUBMISSIONS_IN_FLIGHT, loadGatewayConfig } from './config';
 
 const ADMIN_API_KEY = 'admin-key-that-is-at-least-32-characters';
 const required = {
@@ -41,7 +41,7 @@ describe('loadGatewayConfig', () => {
       HEADERS_TIMEOUT_SECONDS: 20,
       MAX_IMAGE_PIXELS: 50_000_000,
       MAX_IMAGE_DECODED_BYTES: 256 * 1024 * 1024,
-      MAX_SUBMISSIONS_IN_FLIGHT: 32,
+      MAX_SUBMISSIONS_IN_FLIGHT: DEFAULT_SUBMISSIONS_IN_FLIGHT,
       RATIO_TOLERANCE: 0.01,
       RATE_LIMIT_PER_KEY: 6000,
       RATE_LIMIT_PER_IP: 12_000,

@@ -1,5 +1,8 @@
+import { availableParallelism } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { env, loadConfig } from '@cxr/config';
+
+export const DEFAULT_SUBMISSIONS_IN_FLIGHT = 4 * availableParallelism();
 
 export const GatewayConfigSchema = Type.Object({
   HOST: env.host,
@@ -32,11 +35,16 @@ export const GatewayConfigSchema = Type.Object({
   HEADERS_TIMEOUT_SECONDS: env.positiveInt(20, 120),
   /** Decoded pixels (width × height) an image may have: guards against decompression bombs. */
   MAX_IMAGE_PIXELS: env.positiveInt(50_000_000),
-  /** Submissions one gateway reads and stores at once; more are answered 503 with Retry-After at once. Its memory for uploads stays under this × UPLOAD_MEMORY_BYTES. 0: no limit. */
+  /**
+   * Submissions one gateway reads and stores at once; more are answered 503 with Retry-After at
+   * once. Its memory for uploads stays under this × UPLOAD_MEMORY_BYTES. 0: no limit. By default
+   * 4 per CPU core (README "Load shedding" says why); set it where the core count seen is not the
+   * gateway's share (a container with a CPU limit).
+   */
   MAX_SUBMISSIONS_IN_FLIGHT: Type.Integer({
     minimum: 0,
     maximum: 10_000,
-    default: 32,
+    default: DEFAULT_SUBMISSIONS_IN_FLIGHT,
     description: 'an integer from 0 to 10000',
   }),
   /** Bytes an image may take decoded (pixels × channels × bytes per sample): 256 MiB holds a 16-bit 8192² grey radiograph or an 8-bit RGB 9000²; a 7000² 16-bit RGBA (392 MB) is refused. */
