@@ -92,5 +92,48 @@ describe('TtlCache', () => {
       expect(await after).toBe('after revocation');
       expect(cache.get('k')).toBe('after revocation');
     });
+    it('serves an entry in the second half of its life while one read refreshes it in the background', async () => {
+      let now = 0;
+      const cache = new TtlCache<string | null>(1_000, 10, () => now);
+      const { made, read } = reads<string | null>();
+      const first = cache.load('k', read);
+      made[0]!.resolve('v1');
+      await first;
+      now = 400; // first half: no read
+      expect(await cache.load('k', read)).toBe('v1');
+      expect(made).toHaveLength(1);
+      now = 600; // second half: answered at once, and one read started for all callers
+      expect(await Promise.all([cache.load('k', read), cache.load('k', read)])).toEqual(['v1', 'v1']);
+      expect(made).toHaveLength(2);
+      made[1]!.resolve('v2');
+      await Promise.resolve();
+      now = 1_050; // past the first value's expiry: the refreshed one (set at 600), no read
+      expect(await cache.load('k', read)).toBe('v2');
+      expect(made).toHaveLength(2);
+      // A refresh that finds the record gone (a deleted key) drops the entry at once.
+      now = 1_200;
+      expect(await cache.load('k', read, (value) => value !== null)).toBe('v2');
+      made[2]!.resolve(null);
+      await Promise.resolve();
+      expect(cache.get('k')).toBeUndefined();
+    });
+
+    it('never serves an entry past its expiry, even while a refresh is failing', async () => {
+      let now = 0;
+      const cache = new TtlCache<string>(1_000, 10, () => now);
+      const { made, read } = reads<string>();
+      const first = cache.load('k', read);
+      made[0]!.resolve('v1');
+      await first;
+      now = 600;
+      expect(await cache.load('k', read)).toBe('v1');
+      made[1]!.reject(new Error('database down'));
+      await Promise.resolve();
+      now = 1_000;
+      const late = cache.load('k', read);
+      expect(made).toHaveLength(3);
+      made[2]!.resolve('v3');
+      expect(await late).toBe('v3');
+    });
   });
 });

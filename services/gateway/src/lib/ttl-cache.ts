@@ -2,7 +2,9 @@
  * A small map whose entries expire `ttlMs` after they were set, holding at most `maxEntries`
  * (the oldest set is dropped first). The clock is passed in, so expiry is tested without waiting.
  * `load` reads through it with one read per key at a time: when an entry expires under a burst,
- * the burst waits on one database read instead of making one each.
+ * the burst waits on one database read instead of making one each. And an entry used in the
+ * second half of its life is read again in the background while it is still served, so under
+ * steady use nobody waits for a read at all; an entry is never served past its expiry.
  */
 export class TtlCache<V> {
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();
@@ -37,15 +39,26 @@ export class TtlCache<V> {
    * kept, and a read under way when the key is deleted is not kept either.
    */
   async load(key: string, read: () => Promise<V>, keep: (value: V) => boolean = () => true): Promise<V> {
-    const cached = this.get(key);
-    if (cached !== undefined) return cached;
-    const pending = this.loading.get(key);
-    if (pending) return pending;
+    const entry = this.entries.get(key);
+    const now = this.now();
+    if (entry && entry.expiresAt > now) {
+      if (entry.expiresAt - now < this.ttlMs / 2 && !this.loading.has(key)) {
+        // A failed refresh leaves the entry to expire; the next load after that reads again.
+        this.read(key, read, keep).catch(() => undefined);
+      }
+      return entry.value;
+    }
+    if (entry) this.entries.delete(key);
+    return this.loading.get(key) ?? this.read(key, read, keep);
+  }
+
+  private read(key: string, read: () => Promise<V>, keep: (value: V) => boolean): Promise<V> {
     const reading = read().then(
       (value) => {
         if (this.loading.get(key) === reading) {
           this.loading.delete(key);
           if (keep(value)) this.set(key, value);
+          else this.entries.delete(key);
         }
         return value;
       },
