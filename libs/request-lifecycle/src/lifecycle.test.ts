@@ -301,16 +301,18 @@ describe('timer slots', () => {
 });
 
 describe('policyFromSettings', () => {
+  const settings = {
+    PUBLISH_GRACE_SECONDS: 10,
+    LEASE_SECONDS: 120,
+    MAX_DISPATCHES: 2,
+    DEAD_LETTER_GRACE_SECONDS: 5,
+    DISPATCH_TOKEN_TTL_SECONDS: 3600,
+    TOKEN_RETENTION_SECONDS: 7200,
+    IMAGE_RETENTION_DAYS: 0,
+  };
+
   it('converts seconds and days, and 0 image retention keeps images', () => {
-    const p = policyFromSettings({
-      PUBLISH_GRACE_SECONDS: 10,
-      LEASE_SECONDS: 120,
-      MAX_DISPATCHES: 2,
-      DEAD_LETTER_GRACE_SECONDS: 5,
-      DISPATCH_TOKEN_TTL_SECONDS: 3600,
-      TOKEN_RETENTION_SECONDS: 7200,
-      IMAGE_RETENTION_DAYS: 0,
-    });
+    const p = policyFromSettings(settings);
     expect(p).toEqual({
       publishGraceMs: 10_000,
       publishRetryMaxMs: defaultPolicy.publishRetryMaxMs,
@@ -329,13 +331,7 @@ describe('policyFromSettings', () => {
 
   it("takes the gateway's webhook settings, the attempt's claim outlasting its timeout", () => {
     const p = policyFromSettings({
-      PUBLISH_GRACE_SECONDS: 10,
-      LEASE_SECONDS: 120,
-      MAX_DISPATCHES: 2,
-      DEAD_LETTER_GRACE_SECONDS: 5,
-      DISPATCH_TOKEN_TTL_SECONDS: 3600,
-      TOKEN_RETENTION_SECONDS: 7200,
-      IMAGE_RETENTION_DAYS: 1,
+      ...settings,
       WEBHOOK_RETRY_SECONDS: 600,
       WEBHOOK_BACKOFF_SECONDS: 1,
       WEBHOOK_BACKOFF_MAX_SECONDS: 60,
