@@ -172,6 +172,7 @@ describe('webhooks', () => {
     expect(states.sort()).toEqual(['classified', 'classified', 'classified', 'failed']);
 
     // Each request shows its delivery, once the attempt is recorded.
+    const delays: number[] = [];
     for (const id of ids) {
       const view = await waitFor(
         `request ${id} showing its webhook delivered`,
@@ -181,7 +182,12 @@ describe('webhooks', () => {
       expect(view.webhook).toMatchObject({ url: callbackUrl, attempt_count: 1 });
       const attempts = view.webhook?.attempts.map((a) => [a.status_code, a.error, typeof a.at, typeof a.duration_ms]);
       expect(attempts).toEqual([[200, null, 'string', 'number']]);
+      delays.push(Date.parse(view.webhook!.attempts[0]!.at) - Date.parse(view.completed_at!));
     }
+    // A figure, not an assertion: how soon after the outcome the first attempt went (the events hint).
+    process.stdout.write(
+      `webhooks: first attempt ${Math.max(...delays)} ms at most after the outcome (${delays.join(', ')} ms)\n`,
+    );
     const plain = await succeed(cxr.api.GET('/v1/classifications/{id}', { params: { path: { id: silent.id } } }));
     expect(plain.webhook).toBeNull();
   });
