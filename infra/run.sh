@@ -28,10 +28,14 @@ load_env() {
   source <(bash infra/stack.sh env)
   set +a
   local secrets="$STATE/app-secrets.env"
-  if [[ ! -f "$secrets" ]]; then
-    # Local development only: a random admin key made once per state folder, never a default.
-    (umask 077 && echo "ADMIN_API_KEY=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')" >"$secrets")
-  fi
+  # Local development only: random keys made once per state folder, never a default (a state
+  # folder from before webhooks gets its signing key added).
+  local key
+  for key in ADMIN_API_KEY WEBHOOK_SIGNING_KEY; do
+    if ! grep -qs "^$key=" "$secrets"; then
+      (umask 077 && echo "$key=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')" >>"$secrets")
+    fi
+  done
   set -a
   # shellcheck disable=SC1090
   source "$secrets"
@@ -229,7 +233,8 @@ cmd_up() {
   # inference has no database account, results no S3 account.
   ensure_slot gateway "AMQP_URL=$AMQP_GATEWAY_URL" "MONGODB_URI=$MONGODB_GATEWAY_URI" "MONGODB_DATABASE=$MONGODB_DATABASE" \
     "${S3_COMMON[@]}" "S3_ACCESS_KEY_ID=$S3_GATEWAY_ACCESS_KEY_ID" "S3_SECRET_ACCESS_KEY=$S3_GATEWAY_SECRET_ACCESS_KEY" \
-    "PORT=$GATEWAY_PORT" "ADMIN_API_KEY=$ADMIN_API_KEY"
+    "PORT=$GATEWAY_PORT" "ADMIN_API_KEY=$ADMIN_API_KEY" "WEBHOOK_SIGNING_KEY=$WEBHOOK_SIGNING_KEY" \
+    "WEBHOOK_ALLOWED_NETWORKS=${WEBHOOK_ALLOWED_NETWORKS-127.0.0.0/8}"
   await_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/health"
   ensure_slot results "AMQP_URL=$AMQP_RESULTS_URL" "MONGODB_URI=$MONGODB_RESULTS_URI" "MONGODB_DATABASE=$MONGODB_DATABASE" \
     "HEALTH_PORT=$RESULTS_PORT"

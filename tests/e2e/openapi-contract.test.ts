@@ -42,6 +42,7 @@ interface Bodies {
   createApiKey: Of<'NewApiKey'>;
   listApiKeys: Of<'ApiKeyList'>;
   revokeApiKey: object;
+  getWebhookSecret: Of<'WebhookSecret'>;
   createDataset: Of<'Dataset'>;
   listDatasets: Of<'DatasetPage'>;
   getDataset: Of<'Dataset'>;
@@ -297,6 +298,24 @@ describe('the OpenAPI contract', () => {
     expect((await call('listClassifications', { query: { role: 'submitter' } })).body.items).toHaveLength(2);
     expect((await call('listClassifications', { query: { state: 'lost' } })).status).toBe(400);
 
+    // Webhooks: the secret, a refused callback_url, and a request that shows its webhook.
+    expect((await call('getWebhookSecret')).body.secret).toMatch(/^whsec_/);
+    expect((await call('getWebhookSecret', { key: null })).status).toBe(401);
+    const refusedCallback = await call('classifyWithDataset', {
+      params: { id: datasetId },
+      query: { callback_url: 'http://10.0.0.1/hook' },
+      form: imageForm(image),
+    });
+    expect(refusedCallback.body.error).toBe('CALLBACK_URL');
+    const withCallback = await call('classifyWithModel', {
+      params: { id: spare.body.id },
+      query: { callback_url: 'http://127.0.0.1:9/unreachable' },
+      form: imageForm(image),
+    });
+    expect(withCallback.status).toBe(202);
+    const hooked = await call('getClassification', { params: { id: withCallback.body.id }, query: { wait: 30 } });
+    expect(hooked.body.webhook).toMatchObject({ url: 'http://127.0.0.1:9/unreachable' });
+
     // Every operation was driven to a success and an error; every answer was as declared.
     const exercised = [...operations.keys()].map((id) => {
       const statuses = answered.get(id) ?? [];
@@ -331,6 +350,6 @@ describe('the OpenAPI contract', () => {
       return problems.map((p) => `${method} ${path}: ${p}`);
     });
     expect(missing).toEqual([]);
-    expect(operations.size).toBe(21);
+    expect(operations.size).toBe(22);
   });
 });

@@ -88,6 +88,12 @@ const ROUTES: RouteCase[] = [
   },
   { method: 'GET', route: '/v1/users/me/api-keys', path: () => '/v1/users/me/api-keys', expected: userRoute(200, 200) },
   {
+    method: 'GET',
+    route: '/v1/users/me/webhook-secret',
+    path: () => '/v1/users/me/webhook-secret',
+    expected: userRoute(200, 200),
+  },
+  {
     method: 'DELETE',
     route: '/v1/users/me/api-keys/{keyId}',
     path: (f) => `/v1/users/me/api-keys/${f.spareKeyId}`,

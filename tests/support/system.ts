@@ -108,6 +108,7 @@ export async function startSystem(
   const store = ObjectStore.fromConfig({ ...env.s3, bucket });
   if (!accounts) await store.ensureBucket();
   const adminKey = randomBytes(32).toString('base64url');
+  const webhookSigningKey = randomBytes(32).toString('base64url');
   const logDir = mkdtempSync(join(tmpdir(), 'cxr-e2e-'));
   const running = new Map<ServiceName, Running>();
   const ports: Record<ServiceName, number> = {
@@ -140,6 +141,12 @@ export async function startSystem(
       // Its default follows the cores (8 on a 2-core runner) and some tests send a dozen at once;
       // shedding has its own tests (tests/e2e/overload.test.ts), which set it.
       MAX_SUBMISSIONS_IN_FLIGHT: '32',
+      WEBHOOK_SIGNING_KEY: webhookSigningKey,
+      // Webhook receivers of tests listen on this machine; retries come quickly.
+      WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8',
+      WEBHOOK_BACKOFF_SECONDS: '1',
+      WEBHOOK_BACKOFF_MAX_SECONDS: '2',
+      WEBHOOK_TIMEOUT_SECONDS: '5',
     },
     inference: { HEALTH_PORT: String(ports.inference), WORKER_ID: `e2e-${randomBytes(3).toString('hex')}` },
     results: { HEALTH_PORT: String(ports.results) },

@@ -44,6 +44,11 @@ export interface ClassifyOptions {
   /** 0 to 9, higher first. */
   priority?: number;
   /**
+   * Where the gateway POSTs the outcome, signed, when the request ends (at least once: deduplicate by
+   * request id; check it with verifyWebhookSignature).
+   */
+  callbackUrl?: string;
+  /**
    * The Idempotency-Key. By default one made of the target and the image's SHA-256, so submitting the same
    * image to the same target again answers the first request instead of making another; false sends none.
    */
@@ -112,7 +117,10 @@ export class CxrClient {
     const request = {
       params: {
         path: { id: 'dataset' in target ? target.dataset : target.model },
-        query: options.priority === undefined ? {} : { priority: options.priority },
+        query: {
+          ...(options.priority !== undefined && { priority: options.priority }),
+          ...(options.callbackUrl !== undefined && { callback_url: options.callbackUrl }),
+        },
         header: key === undefined ? {} : { 'Idempotency-Key': key },
       },
       body: { image: blob },

@@ -13,3 +13,5 @@ export type {
 export type { components, operations, paths } from './schema';
 export { Client, createUser, imageForm, modelForm } from './raw-client';
 export type { ApiResponse } from './raw-client';
+export { verifyWebhookSignature, WebhookSignatureError } from './webhooks';
+export type { VerifyWebhookOptions, WebhookSignatureProblem } from './webhooks';

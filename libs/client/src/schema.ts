@@ -72,6 +72,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/me/webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The secret that signs the webhooks of my requests (verify them with it) */
+        get: operations["getWebhookSecret"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/datasets": {
         parameters: {
             query?: never;
@@ -453,7 +470,20 @@ export interface components {
          *       "created_at": "2026-11-28T01:00:00.000Z",
          *       "dispatched_at": "2026-11-28T01:00:00.010Z",
          *       "assigned_on": "2026-11-28T01:00:00.020Z",
-         *       "completed_at": "2026-11-28T01:00:00.120Z"
+         *       "completed_at": "2026-11-28T01:00:00.120Z",
+         *       "webhook": {
+         *         "url": "https://example.org/cxr-hook",
+         *         "status": "delivered",
+         *         "attempt_count": 1,
+         *         "attempts": [
+         *           {
+         *             "at": "2026-11-28T01:00:00.300Z",
+         *             "status_code": 200,
+         *             "error": null,
+         *             "duration_ms": 35
+         *           }
+         *         ]
+         *       }
          *     }
          */
         ClassificationRequest: {
@@ -508,6 +538,25 @@ export interface components {
             dispatched_at: string | null;
             assigned_on: string | null;
             completed_at: string | null;
+            webhook: {
+                /** @description the callback_url given at submission */
+                url: string;
+                /**
+                 * @description pending until the receiver answered 2xx (delivered) or the retries ran out or the target was refused (failed)
+                 * @enum {string}
+                 */
+                status: "pending" | "delivered" | "failed";
+                /** @description attempts made so far */
+                attempt_count: number;
+                /** @description the latest attempts, oldest first (at most 10) */
+                attempts: {
+                    /** Format: date-time */
+                    at: string;
+                    status_code: number | null;
+                    error: string | null;
+                    duration_ms: number;
+                }[];
+            } | null;
         };
         ClassificationPage: {
             items: {
@@ -529,6 +578,17 @@ export interface components {
                 completed_at: string | null;
             }[];
             next: string | null;
+        };
+        WebhookSecret: {
+            /**
+             * @description the key of the HMAC-SHA256 in the CXR-Signature header of this user's webhooks (as text, whsec_ included)
+             * @example whsec_3q2-7wAAAAC1ReVVsH0aWx8B-8SCQw5W6jI-Bgtw3Ko
+             */
+            secret: string;
+            /** @description the header that carries the signature */
+            signature_header: string;
+            /** @description what is signed */
+            scheme: string;
         };
     };
     responses: never;
@@ -1005,6 +1065,62 @@ export interface operations {
             };
             /** @description `NOT_FOUND`: no such record, or one the caller may not see */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many requests from this IP or API key in the window; Retry-After says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected error; request_id finds it in the logs */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description `UNAVAILABLE`: a dependency (database, object store, broker) cannot be reached, or the request took too long */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    getWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description My webhook secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: no API key, or one that is malformed, unknown or revoked, or the bootstrap admin key */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2132,6 +2248,11 @@ export interface operations {
             query?: {
                 /** @description higher is served first, 0 to 9 */
                 priority?: number;
+                /**
+                 * @description an absolute http(s) URL that gets the outcome POSTed, signed (CXR-Signature), when the request ends; at least once, so deduplicate by request id. No loopback, private or link-local target unless the operator allows it (CALLBACK_URL)
+                 * @example https://example.org/cxr-hook
+                 */
+                callback_url?: string;
             };
             header?: {
                 /**
@@ -2176,7 +2297,7 @@ export interface operations {
                     "application/json": components["schemas"]["Submission"];
                 };
             };
-            /** @description `VALIDATION`: a parameter, query or JSON body does not match its schema; `BAD_REQUEST`: the request is malformed in a way its message explains; `MALFORMED_MULTIPART`: the multipart body cannot be parsed */
+            /** @description `VALIDATION`: a parameter, query or JSON body does not match its schema; `BAD_REQUEST`: the request is malformed in a way its message explains; `CALLBACK_URL`: callback_url is not an absolute http(s) URL, is too long, or names a non-public address; `MALFORMED_MULTIPART`: the multipart body cannot be parsed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2282,6 +2403,11 @@ export interface operations {
             query?: {
                 /** @description higher is served first, 0 to 9 */
                 priority?: number;
+                /**
+                 * @description an absolute http(s) URL that gets the outcome POSTed, signed (CXR-Signature), when the request ends; at least once, so deduplicate by request id. No loopback, private or link-local target unless the operator allows it (CALLBACK_URL)
+                 * @example https://example.org/cxr-hook
+                 */
+                callback_url?: string;
             };
             header?: {
                 /**
@@ -2326,7 +2452,7 @@ export interface operations {
                     "application/json": components["schemas"]["Submission"];
                 };
             };
-            /** @description `VALIDATION`: a parameter, query or JSON body does not match its schema; `BAD_REQUEST`: the request is malformed in a way its message explains; `MALFORMED_MULTIPART`: the multipart body cannot be parsed */
+            /** @description `VALIDATION`: a parameter, query or JSON body does not match its schema; `BAD_REQUEST`: the request is malformed in a way its message explains; `CALLBACK_URL`: callback_url is not an absolute http(s) URL, is too long, or names a non-public address; `MALFORMED_MULTIPART`: the multipart body cannot be parsed */
             400: {
                 headers: {
                     [name: string]: unknown;

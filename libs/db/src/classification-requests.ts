@@ -44,6 +44,19 @@ export interface NewRequest {
   correlation_id: string;
   /** The first dispatch's token (its hash). */
   tokens: { hash: string; seq: number; expires_at: Date }[];
+  /** Where the outcome is POSTed when the request ends (checked by the caller); null for none. */
+  callback_url: string | null;
+}
+
+/** Webhook attempts a request keeps (the latest); `attempt_count` counts them all. */
+export const WEBHOOK_ATTEMPTS_KEPT = 10;
+
+/** One webhook attempt: the receiver's status code, or why there was none. */
+export interface WebhookAttempt {
+  at: Date;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
 }
 
 export function lifecycleView(doc: RequestRecord): LifecycleView {
@@ -54,11 +67,14 @@ export function lifecycleView(doc: RequestRecord): LifecycleView {
     attempts: doc.attempts,
     completedAt: doc.completed_at ?? null,
     timer: doc.timer ? { kind: doc.timer.kind, dueAt: doc.timer.due_at } : null,
+    webhook: doc.webhook ? { status: doc.webhook.status, attempts: doc.webhook.attempt_count } : null,
   };
 }
 
-function lifecycleFields(view: LifecycleView) {
+/** The fields the lifecycle owns, as stored (a request's webhook, if it has one, by its own fields). */
+function lifecycleFields(view: LifecycleView): Record<string, unknown> {
   return {
+    ...(view.webhook && { 'webhook.status': view.webhook.status, 'webhook.attempt_count': view.webhook.attempts }),
     state: view.state,
     dispatches: view.dispatches,
     lapses: view.lapses,
@@ -67,6 +83,16 @@ function lifecycleFields(view: LifecycleView) {
     timer: view.timer ? { kind: view.timer.kind, due_at: view.timer.dueAt } : null,
     due_slot: view.timer ? slotOf(view.timer.dueAt) : null,
   };
+}
+
+/** The record after a `$set` of `set`, whose keys may be paths one level deep ('webhook.status'). */
+function withSet(doc: RequestRecord, set: Record<string, unknown>): RequestRecord {
+  const next: Record<string, unknown> = { ...doc };
+  for (const [path, value] of Object.entries(set)) {
+    const [head, field] = path.split('.', 2) as [string, string | undefined];
+    next[head] = field === undefined ? value : { ...(next[head] as object), [field]: value };
+  }
+  return next as RequestRecord;
 }
 
 /** The primary key of a submitter's Idempotency-Key record. */
@@ -116,9 +142,12 @@ export class ClassificationRequests {
   /** Stores a new request with its first dispatch begun (its token is in `fields.tokens`). */
   async create(fields: NewRequest): Promise<RequestRecord> {
     const now = this.now();
+    const { callback_url: url, ...rest } = fields;
+    const view = accept(now, this.policy, { webhook: url !== null });
     const created = await this.models.ClassificationRequest.create({
-      ...fields,
-      ...lifecycleFields(accept(now, this.policy)),
+      ...rest,
+      ...lifecycleFields({ ...view, webhook: null }),
+      webhook: url === null ? null : { url, status: 'pending', attempt_count: 0, attempts: [] },
       dispatched_at: now,
     });
     return created.toObject();
@@ -138,11 +167,11 @@ export class ClassificationRequests {
       const now = this.now();
       const result = transition(lifecycleView(current), event, now, this.policy);
       if (!result.changed) return { transition: result, doc: current };
-      const set = { ...lifecycleFields(result.view), ...options.set };
+      const set: Record<string, unknown> = { ...lifecycleFields(result.view), ...options.set };
       const update = options.push ? { $set: set, $push: options.push } : { $set: set };
       // An outcome is final whatever state the record had; anything else moves only the state it was computed from.
       // A `started` gives the same result from any open state, so it only needs the request open.
-      const filter =
+      const filter: Record<string, unknown> =
         event.type === 'finished' || isTerminal(current.state)
           ? { _id: current._id }
           : {
@@ -150,13 +179,33 @@ export class ClassificationRequests {
               dispatches: current.dispatches,
               state: event.type === 'started' ? { $in: ['accepted', 'queued', 'assigned'] } : current.state,
             };
+      // A fired timer is claimed: of the replicas that found it due, the one whose write still
+      // finds it as it was acts (the others re-read a timer that is no longer due).
+      if (event.type === 'timer-fired' && current.timer) {
+        filter['timer.kind'] = current.timer.kind;
+        filter['timer.due_at'] = current.timer.due_at;
+      }
       const { matchedCount } = await this.models.ClassificationRequest.updateOne(filter, update);
-      if (matchedCount === 1) return { transition: result, doc: { ...current, ...set } };
+      if (matchedCount === 1) return { transition: result, doc: withSet(current, set) };
       const fresh = await this.get(current._id);
       if (!fresh) throw new Error(`request ${String(current._id)} disappeared`);
       current = fresh;
     }
     throw new Error(`request ${String(doc._id)} kept changing under event ${event.type}`);
+  }
+
+  /**
+   * Records a webhook attempt under the request's claim: the lifecycle decides what follows (a
+   * retry, or retention once delivered or given up); the attempt joins the latest kept.
+   */
+  async recordWebhookAttempt(
+    doc: RequestRecord,
+    attempt: WebhookAttempt,
+    outcome: 'delivered' | 'failed' | 'refused',
+    jitter: number,
+  ): Promise<{ transition: Transition; doc: RequestRecord }> {
+    const kept = [...(doc.webhook?.attempts ?? []), attempt].slice(-WEBHOOK_ATTEMPTS_KEPT);
+    return this.apply(doc, { type: 'webhook-attempted', outcome, jitter }, { set: { 'webhook.attempts': kept } });
   }
 
   /** Sets the request's timer again after its action failed, leaving the rest as it is. */

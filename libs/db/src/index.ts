@@ -9,6 +9,18 @@ export type { ClassificationResult } from './entities/classification-result';
 export { dispatchClaimId } from './entities/dispatch-claim';
 export type { DispatchClaim } from './entities/dispatch-claim';
 export type { IdempotencyRecord } from './entities/idempotency-record';
-export { ClassificationRequests, idempotencyRecordId, lifecycleView } from './classification-requests';
-export type { ApplyOptions, NewRequest, Outcome, RequestRecord, ResultRecord } from './classification-requests';
+export {
+  ClassificationRequests,
+  idempotencyRecordId,
+  lifecycleView,
+  WEBHOOK_ATTEMPTS_KEPT,
+} from './classification-requests';
+export type {
+  ApplyOptions,
+  NewRequest,
+  Outcome,
+  RequestRecord,
+  ResultRecord,
+  WebhookAttempt,
+} from './classification-requests';
 export { Types } from 'mongoose';

@@ -8,6 +8,8 @@ export {
   LIFECYCLE_STATES,
   SLOT_MS,
   TIMER_KINDS,
+  WEBHOOK_STATUSES,
+  webhookBackoffMs,
 } from './lifecycle';
 export type {
   Effect,
@@ -18,4 +20,6 @@ export type {
   Timer,
   TimerKind,
   Transition,
+  WebhookStatus,
+  WebhookView,
 } from './lifecycle';

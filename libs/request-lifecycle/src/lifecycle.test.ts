@@ -5,6 +5,7 @@ import {
   slotOf,
   SLOT_MS,
   transition,
+  webhookBackoffMs,
   type LifecycleEvent,
   type LifecyclePolicy,
   type LifecycleView,
@@ -19,6 +20,10 @@ const policy: LifecyclePolicy = {
   tokenTtlMs: 86_400_000,
   tokenRetentionMs: 86_400_000,
   imageRetentionMs: 30 * 86_400_000,
+  webhookRetryMs: 86_400_000,
+  webhookBackoffMs: 10_000,
+  webhookBackoffMaxMs: 3_600_000,
+  webhookAttemptMs: 15_000,
 };
 
 /** A clock the test moves by hand: hours of timers run in microseconds. */
@@ -296,16 +301,18 @@ describe('timer slots', () => {
 });
 
 describe('policyFromSettings', () => {
+  const settings = {
+    PUBLISH_GRACE_SECONDS: 10,
+    LEASE_SECONDS: 120,
+    MAX_DISPATCHES: 2,
+    DEAD_LETTER_GRACE_SECONDS: 5,
+    DISPATCH_TOKEN_TTL_SECONDS: 3600,
+    TOKEN_RETENTION_SECONDS: 7200,
+    IMAGE_RETENTION_DAYS: 0,
+  };
+
   it('converts seconds and days, and 0 image retention keeps images', () => {
-    const p = policyFromSettings({
-      PUBLISH_GRACE_SECONDS: 10,
-      LEASE_SECONDS: 120,
-      MAX_DISPATCHES: 2,
-      DEAD_LETTER_GRACE_SECONDS: 5,
-      DISPATCH_TOKEN_TTL_SECONDS: 3600,
-      TOKEN_RETENTION_SECONDS: 7200,
-      IMAGE_RETENTION_DAYS: 0,
-    });
+    const p = policyFromSettings(settings);
     expect(p).toEqual({
       publishGraceMs: 10_000,
       publishRetryMaxMs: defaultPolicy.publishRetryMaxMs,
@@ -315,6 +322,151 @@ describe('policyFromSettings', () => {
       tokenTtlMs: 3_600_000,
       tokenRetentionMs: 7_200_000,
       imageRetentionMs: null,
+      webhookRetryMs: defaultPolicy.webhookRetryMs,
+      webhookBackoffMs: defaultPolicy.webhookBackoffMs,
+      webhookBackoffMaxMs: defaultPolicy.webhookBackoffMaxMs,
+      webhookAttemptMs: defaultPolicy.webhookAttemptMs,
     });
+  });
+
+  it("takes the gateway's webhook settings, the attempt's claim outlasting its timeout", () => {
+    const p = policyFromSettings({
+      ...settings,
+      WEBHOOK_RETRY_SECONDS: 600,
+      WEBHOOK_BACKOFF_SECONDS: 1,
+      WEBHOOK_BACKOFF_MAX_SECONDS: 60,
+      WEBHOOK_TIMEOUT_SECONDS: 10,
+    });
+    expect(p).toMatchObject({
+      webhookRetryMs: 600_000,
+      webhookBackoffMs: 1_000,
+      webhookBackoffMaxMs: 60_000,
+      webhookAttemptMs: 15_000,
+    });
+  });
+});
+
+describe('a webhook', () => {
+  /** A request submitted with a callback_url, ended now. */
+  function ended(clock: Clock, outcome: 'classified' | 'failed' = 'classified', p = policy) {
+    const view = accept(clock.now(), p, { webhook: true });
+    return run(view, { type: 'finished', outcome }, clock, p).view;
+  }
+  /** Fires the webhook timer (the claim) and records an attempt. */
+  function attempt(view: LifecycleView, clock: Clock, outcome: 'delivered' | 'failed' | 'refused', jitter = 1) {
+    const claimed = run(view, { type: 'timer-fired' }, clock);
+    expect(claimed.effect).toEqual({ kind: 'deliver-webhook', attempt: (view.webhook?.attempts ?? 0) + 1 });
+    return run(claimed.view, { type: 'webhook-attempted', outcome, jitter }, clock);
+  }
+
+  it('is owed, due at once, by the same transition that ends the request (classified or failed)', () => {
+    for (const outcome of ['classified', 'failed'] as const) {
+      const clock = new Clock();
+      const view = ended(clock, outcome);
+      expect(view.timer).toEqual({ kind: 'webhook', dueAt: clock.now() });
+      expect(view.webhook).toEqual({ status: 'pending', attempts: 0 });
+    }
+  });
+
+  it('is claimed when fired: the timer moves past the attempt, so a sender that dies is replaced', () => {
+    const clock = new Clock();
+    const claimed = run(ended(clock), { type: 'timer-fired' }, clock);
+    expect(claimed.effect).toEqual({ kind: 'deliver-webhook', attempt: 1 });
+    expect(claimed.view.timer?.kind).toBe('webhook');
+    expect(dueIn(claimed.view, clock)).toBe(policy.webhookAttemptMs);
+    // A second replica firing the same timer now finds it not due: nothing to do.
+    expect(run(claimed.view, { type: 'timer-fired' }, clock).changed).toBe(false);
+    // Its sender died: the claim lapses and the attempt is made again (still attempt 1).
+    clock.advance(policy.webhookAttemptMs);
+    expect(run(claimed.view, { type: 'timer-fired' }, clock).effect).toEqual({ kind: 'deliver-webhook', attempt: 1 });
+  });
+
+  it('delivered, goes on to retention counted from the end of the request', () => {
+    const clock = new Clock();
+    const endedAt = clock.now().getTime();
+    const view = ended(clock);
+    clock.advance(2_000);
+    const delivered = attempt(view, clock, 'delivered').view;
+    expect(delivered.webhook).toEqual({ status: 'delivered', attempts: 1 });
+    expect(delivered.timer).toEqual({ kind: 'purge-tokens', dueAt: new Date(endedAt + policy.tokenRetentionMs) });
+    // A late record of the same attempt (a duplicate sender) changes nothing.
+    expect(run(delivered, { type: 'webhook-attempted', outcome: 'failed', jitter: 0 }, clock).changed).toBe(false);
+  });
+
+  it('failing, is retried with a doubling, capped and jittered wait, then given up after its bounded time', () => {
+    const clock = new Clock();
+    let view = ended(clock);
+    const waits: number[] = [];
+    while (view.webhook?.status === 'pending') {
+      view = attempt(view, clock, 'failed', 1).view;
+      if (view.timer?.kind !== 'webhook') break;
+      waits.push(dueIn(view, clock)!);
+      clock.advance(dueIn(view, clock)!);
+    }
+    expect(waits.slice(0, 4)).toEqual([10_000, 20_000, 40_000, 80_000]);
+    expect(Math.max(...waits)).toBe(policy.webhookBackoffMaxMs);
+    expect(view.webhook?.status).toBe('failed');
+    expect(view.timer?.kind).toBe('purge-tokens');
+    // Every attempt happened within the bounded time from the end of the request.
+    expect(clock.now().getTime() - Date.UTC(2026, 10, 27, 12, 0, 0)).toBeLessThanOrEqual(policy.webhookRetryMs);
+    expect(view.webhook?.attempts).toBe(waits.length + 1);
+  });
+
+  it('spreads retries by jitter between half and all of the wait', () => {
+    expect(webhookBackoffMs(1, 0, policy)).toBe(5_000);
+    expect(webhookBackoffMs(1, 1, policy)).toBe(10_000);
+    expect(webhookBackoffMs(3, 0.5, policy)).toBe(30_000);
+    expect(webhookBackoffMs(40, 1, policy)).toBe(policy.webhookBackoffMaxMs);
+  });
+
+  it('refused by the address guard, is given up at once', () => {
+    const clock = new Clock();
+    const refused = attempt(ended(clock), clock, 'refused').view;
+    expect(refused.webhook).toEqual({ status: 'failed', attempts: 1 });
+    expect(refused.timer?.kind).toBe('purge-tokens');
+  });
+
+  it('found due after its bounded time (the gateways were down) gets one attempt, then is given up', () => {
+    const clock = new Clock();
+    const first = ended(clock);
+    clock.advance(2 * policy.webhookRetryMs);
+    const late = attempt(first, clock, 'failed');
+    expect(late.view.webhook?.status).toBe('failed');
+    const endedLong = run(ended(clock), { type: 'timer-fired' }, clock).view;
+    const failedOnce = run(endedLong, { type: 'webhook-attempted', outcome: 'failed', jitter: 0 }, clock).view;
+    clock.advance(2 * policy.webhookRetryMs);
+    const given = run(failedOnce, { type: 'timer-fired' }, clock);
+    expect(given.effect).toBeNull();
+    expect(given.view.webhook?.status).toBe('failed');
+    expect(given.view.timer?.kind).toBe('purge-tokens');
+    // Retention long due: due now, never in a slot the sweeper has passed.
+    expect(given.view.timer?.dueAt).toEqual(clock.now());
+  });
+
+  it('is owed when a stale timer finds the request ended by another path', () => {
+    const clock = new Clock();
+    const stale: LifecycleView = { ...ended(clock), timer: { kind: 'lease', dueAt: clock.advance(1000) } };
+    const fired = run(stale, { type: 'timer-fired' }, clock);
+    expect(fired.effect).toBeNull();
+    expect(fired.view.timer).toEqual({ kind: 'webhook', dueAt: clock.now() });
+  });
+
+  it('ignores an attempt recorded on a request that is not waiting for one', () => {
+    const clock = new Clock();
+    const open = accept(clock.now(), policy, { webhook: true });
+    expect(run(open, { type: 'webhook-attempted', outcome: 'delivered', jitter: 0 }, clock).changed).toBe(false);
+    const plain = run(accept(clock.now(), policy), { type: 'finished', outcome: 'classified' }, clock).view;
+    expect(plain.timer?.kind).toBe('purge-tokens');
+    expect(run(plain, { type: 'webhook-attempted', outcome: 'delivered', jitter: 0 }, clock).changed).toBe(false);
+  });
+
+  it('leaves retention running after it: tokens, then the image', () => {
+    const clock = new Clock();
+    const delivered = attempt(ended(clock), clock, 'delivered').view;
+    clock.advance(policy.tokenRetentionMs);
+    const tokens = run(delivered, { type: 'timer-fired' }, clock);
+    expect(tokens.effect).toEqual({ kind: 'purge-tokens' });
+    expect(tokens.view.timer?.kind).toBe('purge-image');
+    expect(tokens.view.webhook?.status).toBe('delivered');
   });
 });

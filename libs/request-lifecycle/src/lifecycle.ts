@@ -21,12 +21,13 @@ export const LIFECYCLE_STATES = ['accepted', 'queued', 'assigned', 'classified',
  */
 export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
 
-export const TIMER_KINDS = ['publish', 'lease', 'dead-letter', 'purge-tokens', 'purge-image'] as const;
+export const TIMER_KINDS = ['publish', 'lease', 'dead-letter', 'webhook', 'purge-tokens', 'purge-image'] as const;
 /**
  * - publish: the job was not confirmed in time; dispatch it (again);
  * - lease: a worker started the job and did not finish in time; dispatch again, or fail;
  * - dead-letter: the job used up its deliveries; fail it unless a result arrives first;
- * - purge-tokens, purge-image: retention after the request ended.
+ * - webhook: the request ended and has a callback_url; POST its outcome (again);
+ * - purge-tokens, purge-image: retention after the request ended (after its webhook, if any).
  */
 export type TimerKind = (typeof TIMER_KINDS)[number];
 
@@ -62,6 +63,14 @@ export interface LifecyclePolicy {
   tokenRetentionMs: number;
   /** The image is deleted from storage this long after the request ended; null keeps it. */
   imageRetentionMs: number | null;
+  /** A webhook is retried until this long after the request ended, then given up. */
+  webhookRetryMs: number;
+  /** The wait before the first webhook retry; it doubles with each attempt (with jitter). */
+  webhookBackoffMs: number;
+  /** The longest wait between two webhook attempts. */
+  webhookBackoffMaxMs: number;
+  /** A claimed webhook attempt not recorded after this long (its sender died) is made again. Above the attempt's timeout. */
+  webhookAttemptMs: number;
 }
 
 export const defaultPolicy: LifecyclePolicy = {
@@ -73,7 +82,21 @@ export const defaultPolicy: LifecyclePolicy = {
   tokenTtlMs: 24 * 3_600_000,
   tokenRetentionMs: 24 * 3_600_000,
   imageRetentionMs: 30 * 24 * 3_600_000,
+  webhookRetryMs: 24 * 3_600_000,
+  webhookBackoffMs: 10_000,
+  webhookBackoffMaxMs: 3_600_000,
+  webhookAttemptMs: 15_000,
 };
+
+export const WEBHOOK_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export type WebhookStatus = (typeof WEBHOOK_STATUSES)[number];
+
+/** A request's webhook: what the rules need of it. */
+export interface WebhookView {
+  status: WebhookStatus;
+  /** Attempts recorded so far. */
+  attempts: number;
+}
 
 /** What the rules need to know of a request. */
 export interface LifecycleView {
@@ -86,6 +109,8 @@ export interface LifecycleView {
   attempts: number;
   completedAt: Date | null;
   timer: Timer | null;
+  /** The webhook of a request submitted with a callback_url; null without one. */
+  webhook: WebhookView | null;
 }
 
 export type LifecycleEvent =
@@ -100,12 +125,18 @@ export type LifecycleEvent =
   /** Job `seq` used up its deliveries. */
   | { type: 'dead-lettered'; seq: number }
   /** The request's timer is due. */
-  | { type: 'timer-fired' };
+  | { type: 'timer-fired' }
+  /**
+   * A webhook attempt ended: `delivered` (a 2xx), `failed` (retried while time is left) or
+   * `refused` (its target is not allowed: never retried). `jitter`, from 0 to 1, spreads retries.
+   */
+  | { type: 'webhook-attempted'; outcome: 'delivered' | 'failed' | 'refused'; jitter: number };
 
 /** What the caller must do after persisting the transition (or instead of it, see the sweeper). */
 export type Effect =
   | { kind: 'dispatch'; seq: number }
   | { kind: 'fail'; code: 'NOT_COMPLETED' | 'DELIVERY_LIMIT'; message: string }
+  | { kind: 'deliver-webhook'; attempt: number }
   | { kind: 'purge-tokens' }
   | { kind: 'purge-image' };
 
@@ -130,8 +161,23 @@ function publishWait(dispatches: number, policy: LifecyclePolicy): number {
   return Math.min(policy.publishRetryMaxMs, policy.publishGraceMs * 2 ** Math.max(0, dispatches - 1));
 }
 
+/**
+ * Retention's first step, never in the past: a timer due before the sweeper's cursor would not
+ * be looked for.
+ */
+function retention(view: LifecycleView, now: Date, policy: LifecyclePolicy): Timer {
+  const due = at(view.completedAt ?? now, policy.tokenRetentionMs);
+  return { kind: 'purge-tokens', dueAt: due.getTime() < now.getTime() ? now : due };
+}
+
+/** The wait after webhook attempt `attempt` failed: doubling from webhookBackoffMs, capped, between half and all of it. */
+export function webhookBackoffMs(attempt: number, jitter: number, policy: LifecyclePolicy): number {
+  const full = Math.min(policy.webhookBackoffMaxMs, policy.webhookBackoffMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(full * (0.5 + Math.min(1, Math.max(0, jitter)) / 2));
+}
+
 /** A new request: stored with its first dispatch begun, waiting for the broker's confirm. */
-export function accept(now: Date, policy: LifecyclePolicy): LifecycleView {
+export function accept(now: Date, policy: LifecyclePolicy, options: { webhook?: boolean } = {}): LifecycleView {
   return {
     state: 'accepted',
     dispatches: 1,
@@ -139,6 +185,7 @@ export function accept(now: Date, policy: LifecyclePolicy): LifecycleView {
     attempts: 0,
     completedAt: null,
     timer: { kind: 'publish', dueAt: at(now, policy.publishGraceMs) },
+    webhook: options.webhook ? { status: 'pending', attempts: 0 } : null,
   };
 }
 
@@ -186,17 +233,19 @@ export function transition(view: LifecycleView, event: LifecycleEvent, now: Date
     }
     case 'finished': {
       if (ended) return unchanged(view);
+      const done = { ...view, state: event.outcome, completedAt: now };
       return {
         view: {
-          ...view,
-          state: event.outcome,
-          completedAt: now,
-          timer: { kind: 'purge-tokens', dueAt: at(now, policy.tokenRetentionMs) },
+          ...done,
+          // The webhook is owed in the same write that ends the request: no crash can lose it.
+          timer: view.webhook?.status === 'pending' ? { kind: 'webhook', dueAt: now } : retention(done, now, policy),
         },
         effect: null,
         changed: true,
       };
     }
+    case 'webhook-attempted':
+      return webhookAttempted(view, event, now, policy);
     case 'dead-lettered': {
       // A newer dispatch is under way, or the request ended: the dead job says nothing new.
       if (ended || event.seq !== view.dispatches || view.timer?.kind === 'dead-letter') return unchanged(view);
@@ -251,21 +300,71 @@ function fire(view: LifecycleView, now: Date, policy: LifecyclePolicy): Transiti
         },
         changed: true,
       };
+    case 'webhook': {
+      const webhook = view.webhook;
+      if (!webhook || webhook.status !== 'pending') break;
+      // Past its bounded time (the gateways were down that long): given up, though never before one attempt.
+      if (webhook.attempts > 0 && now.getTime() > at(view.completedAt ?? now, policy.webhookRetryMs).getTime()) {
+        return {
+          view: { ...view, webhook: { ...webhook, status: 'failed' }, timer: retention(view, now, policy) },
+          effect: null,
+          changed: true,
+        };
+      }
+      // The claim: written before the attempt, so an attempt whose sender dies is made again.
+      return {
+        view: { ...view, timer: { kind: 'webhook', dueAt: at(now, policy.webhookAttemptMs) } },
+        effect: { kind: 'deliver-webhook', attempt: webhook.attempts + 1 },
+        changed: true,
+      };
+    }
     case 'purge-tokens': {
       const completedAt = view.completedAt ?? now;
+      const due = policy.imageRetentionMs === null ? null : at(completedAt, policy.imageRetentionMs);
       const next: Timer | null =
-        policy.imageRetentionMs === null
-          ? null
-          : { kind: 'purge-image', dueAt: at(completedAt, policy.imageRetentionMs) };
+        due === null ? null : { kind: 'purge-image', dueAt: due.getTime() < now.getTime() ? now : due };
       return { view: { ...view, timer: next }, effect: { kind: 'purge-tokens' }, changed: true };
     }
     case 'purge-image':
       return { view: { ...view, timer: null }, effect: { kind: 'purge-image' }, changed: true };
   }
   // A publish, lease or dead-letter timer on a request that ended through another path (a
-  // result won the race): go on to its retention.
+  // result won the race): go on to its webhook or retention. A webhook timer with nothing left
+  // to deliver: retention.
+  const webhookOwed = timer.kind !== 'webhook' && view.webhook?.status === 'pending';
   return {
-    view: { ...view, timer: { kind: 'purge-tokens', dueAt: at(view.completedAt ?? now, policy.tokenRetentionMs) } },
+    view: { ...view, timer: webhookOwed ? { kind: 'webhook', dueAt: now } : retention(view, now, policy) },
+    effect: null,
+    changed: true,
+  };
+}
+
+function webhookAttempted(
+  view: LifecycleView,
+  event: Extract<LifecycleEvent, { type: 'webhook-attempted' }>,
+  now: Date,
+  policy: LifecyclePolicy,
+): Transition {
+  const webhook = view.webhook;
+  // Only an attempt under a claim counts; one recorded after the request moved on changes nothing.
+  if (!isTerminal(view.state) || !webhook || webhook.status !== 'pending' || view.timer?.kind !== 'webhook') {
+    return unchanged(view);
+  }
+  const attempts = webhook.attempts + 1;
+  const retryAt = at(now, webhookBackoffMs(attempts, event.jitter, policy));
+  const deadline = at(view.completedAt ?? now, policy.webhookRetryMs);
+  const status: WebhookStatus =
+    event.outcome === 'delivered'
+      ? 'delivered'
+      : event.outcome === 'refused' || retryAt.getTime() > deadline.getTime()
+        ? 'failed'
+        : 'pending';
+  return {
+    view: {
+      ...view,
+      webhook: { status, attempts },
+      timer: status === 'pending' ? { kind: 'webhook', dueAt: retryAt } : retention(view, now, policy),
+    },
     effect: null,
     changed: true,
   };
@@ -280,7 +379,13 @@ export function policyFromSettings(settings: {
   DISPATCH_TOKEN_TTL_SECONDS: number;
   TOKEN_RETENTION_SECONDS: number;
   IMAGE_RETENTION_DAYS: number;
+  /** Webhook delivery (the gateway's settings); the defaults elsewhere (the results service only ends requests). */
+  WEBHOOK_RETRY_SECONDS?: number;
+  WEBHOOK_BACKOFF_SECONDS?: number;
+  WEBHOOK_BACKOFF_MAX_SECONDS?: number;
+  WEBHOOK_TIMEOUT_SECONDS?: number;
 }): LifecyclePolicy {
+  const seconds = (value: number | undefined, fallbackMs: number) => (value === undefined ? fallbackMs : value * 1000);
   return {
     publishGraceMs: settings.PUBLISH_GRACE_SECONDS * 1000,
     publishRetryMaxMs: Math.max(defaultPolicy.publishRetryMaxMs, settings.PUBLISH_GRACE_SECONDS * 1000),
@@ -290,5 +395,13 @@ export function policyFromSettings(settings: {
     tokenTtlMs: settings.DISPATCH_TOKEN_TTL_SECONDS * 1000,
     tokenRetentionMs: settings.TOKEN_RETENTION_SECONDS * 1000,
     imageRetentionMs: settings.IMAGE_RETENTION_DAYS === 0 ? null : settings.IMAGE_RETENTION_DAYS * 86_400_000,
+    webhookRetryMs: seconds(settings.WEBHOOK_RETRY_SECONDS, defaultPolicy.webhookRetryMs),
+    webhookBackoffMs: seconds(settings.WEBHOOK_BACKOFF_SECONDS, defaultPolicy.webhookBackoffMs),
+    webhookBackoffMaxMs: seconds(settings.WEBHOOK_BACKOFF_MAX_SECONDS, defaultPolicy.webhookBackoffMaxMs),
+    // The attempt's timeout and a margin for recording it.
+    webhookAttemptMs:
+      settings.WEBHOOK_TIMEOUT_SECONDS === undefined
+        ? defaultPolicy.webhookAttemptMs
+        : settings.WEBHOOK_TIMEOUT_SECONDS * 1000 + 5_000,
   };
 }

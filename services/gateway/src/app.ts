@@ -37,6 +37,7 @@ import { datasetsRoutes } from './routes/datasets';
 import { modelsRoutes } from './routes/models';
 import { usersRoutes } from './routes/users';
 import { webRoutes } from './routes/web';
+import { AddressGuard } from './webhooks/address-guard';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -180,7 +181,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         )
           metadata.clear();
       });
-      await v1.register(usersRoutes, { db: deps.db });
+      await v1.register(usersRoutes, { db: deps.db, webhookSigningKey: config.WEBHOOK_SIGNING_KEY });
       await v1.register(datasetsRoutes, { db: deps.db });
       await v1.register(modelsRoutes, {
         db: deps.db,
@@ -208,6 +209,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
         maxImagePixels: config.MAX_IMAGE_PIXELS,
         maxImageDecodedBytes: config.MAX_IMAGE_DECODED_BYTES,
         ratioTolerance: config.RATIO_TOLERANCE,
+        callbackGuard: new AddressGuard(config.WEBHOOK_ALLOWED_NETWORKS),
       });
       v1.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },

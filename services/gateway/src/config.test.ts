@@ -8,6 +8,7 @@ const required = {
   S3_ACCESS_KEY_ID: 'k',
   S3_SECRET_ACCESS_KEY: 's3-secret-value',
   ADMIN_API_KEY,
+  WEBHOOK_SIGNING_KEY: 'webhook-signing-key-of-32-characters-or-more',
 };
 
 /** The ConfigError loadGatewayConfig throws for `source`. */
@@ -57,6 +58,12 @@ describe('loadGatewayConfig', () => {
       TOKEN_RETENTION_SECONDS: 86_400,
       IMAGE_RETENTION_DAYS: 30,
       SWEEP_INTERVAL_SECONDS: 5,
+      WEBHOOK_ALLOWED_NETWORKS: '',
+      WEBHOOK_TIMEOUT_SECONDS: 10,
+      WEBHOOK_RETRY_SECONDS: 86_400,
+      WEBHOOK_BACKOFF_SECONDS: 10,
+      WEBHOOK_BACKOFF_MAX_SECONDS: 3600,
+      WEBHOOK_CONCURRENCY: 32,
     });
   });
 
@@ -79,16 +86,20 @@ describe('loadGatewayConfig', () => {
     });
   });
 
-  it.each([['ADMIN_API_KEY'], ['S3_SECRET_ACCESS_KEY'], ['S3_ACCESS_KEY_ID'], ['AMQP_URL'], ['MONGODB_URI']])(
-    'refuses to start without %s, unset or empty, and names it as required',
-    (name) => {
-      for (const value of [undefined, '']) {
-        const error = refusal({ ...required, [name]: value });
-        expect(error.issues).toEqual([{ variable: name, message: 'is required' }]);
-        expect(error.message).toBe(`invalid configuration: ${name} is required`);
-      }
-    },
-  );
+  it.each([
+    ['ADMIN_API_KEY'],
+    ['WEBHOOK_SIGNING_KEY'],
+    ['S3_SECRET_ACCESS_KEY'],
+    ['S3_ACCESS_KEY_ID'],
+    ['AMQP_URL'],
+    ['MONGODB_URI'],
+  ])('refuses to start without %s, unset or empty, and names it as required', (name) => {
+    for (const value of [undefined, '']) {
+      const error = refusal({ ...required, [name]: value });
+      expect(error.issues).toEqual([{ variable: name, message: 'is required' }]);
+      expect(error.message).toBe(`invalid configuration: ${name} is required`);
+    }
+  });
 
   it('refuses an admin key shorter than 32 characters without echoing it', () => {
     const error = refusal({ ...required, ADMIN_API_KEY: 'short-but-secret' });
@@ -96,6 +107,19 @@ describe('loadGatewayConfig', () => {
       { variable: 'ADMIN_API_KEY', message: 'expected string length greater or equal to 32 (at least 32 characters)' },
     ]);
     expect(error.message).not.toContain('short-but-secret');
+  });
+
+  it('refuses a webhook signing key shorter than 32 characters, and a malformed allowed network, naming them', () => {
+    const error = refusal({ ...required, WEBHOOK_SIGNING_KEY: 'short-signing-key' });
+    expect(error.issues.map((i) => i.variable)).toEqual(['WEBHOOK_SIGNING_KEY']);
+    expect(error.message).not.toContain('short-signing-key');
+    const networks = refusal({ ...required, WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,localhost' });
+    expect(networks.issues).toEqual([
+      {
+        variable: 'WEBHOOK_ALLOWED_NETWORKS',
+        message: "'localhost' is not a network in CIDR notation (e.g. 127.0.0.0/8 or fd00::/8)",
+      },
+    ]);
   });
 
   it.each([
@@ -138,6 +162,7 @@ describe('loadGatewayConfig', () => {
       'PORT',
       'S3_ACCESS_KEY_ID',
       'S3_SECRET_ACCESS_KEY',
+      'WEBHOOK_SIGNING_KEY',
     ]);
   });
 });

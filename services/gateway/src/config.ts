@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
-import { env, loadConfig } from '@cxr/config';
+import { ConfigError, env, loadConfig } from '@cxr/config';
+import { parseNetworks } from './webhooks/address-guard';
 
 export const DEFAULT_SUBMISSIONS_IN_FLIGHT = 4 * availableParallelism();
 
@@ -77,9 +78,29 @@ export const GatewayConfigSchema = Type.Object({
     description: 'jobs per second, above 0',
   }),
   TMP_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  /** Webhook signatures: each user's secret is derived from this key (SECURITY.md); changing it rotates them all. At least 32 characters. */
+  WEBHOOK_SIGNING_KEY: Type.String({ minLength: 32, description: 'at least 32 characters' }),
+  /** Networks (CIDR, comma-separated) callbacks may reach besides public addresses, e.g. 127.0.0.0/8 for a receiver on this machine. Empty: public only. */
+  WEBHOOK_ALLOWED_NETWORKS: Type.String({ default: '', description: 'CIDR networks, comma-separated' }),
+  /** How long one webhook attempt (connect, send, the answer's status) may take. */
+  WEBHOOK_TIMEOUT_SECONDS: env.positiveInt(10, 60),
+  /** A webhook is retried until this long after its request ended, then given up. */
+  WEBHOOK_RETRY_SECONDS: env.positiveInt(86_400, 7 * 86_400),
+  /** The wait before the first retry of a webhook; it doubles with each attempt (with jitter). */
+  WEBHOOK_BACKOFF_SECONDS: env.positiveInt(10, 3600),
+  /** The longest wait between two attempts of a webhook. */
+  WEBHOOK_BACKOFF_MAX_SECONDS: env.positiveInt(3600, 86_400),
+  /** Webhook attempts one gateway makes at once; more wait for a later sweep. */
+  WEBHOOK_CONCURRENCY: env.positiveInt(32, 1000),
 });
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
 
 export function loadGatewayConfig(source: Record<string, string | undefined> = process.env): GatewayConfig {
-  return loadConfig(GatewayConfigSchema, source);
+  const config = loadConfig(GatewayConfigSchema, source);
+  try {
+    parseNetworks(config.WEBHOOK_ALLOWED_NETWORKS);
+  } catch (error) {
+    throw new ConfigError([{ variable: 'WEBHOOK_ALLOWED_NETWORKS', message: (error as Error).message }]);
+  }
+  return config;
 }

@@ -32,6 +32,25 @@ export function gatewayMetrics(registry: Registry) {
 }
 export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;
 
+/**
+ * What became of a webhook attempt: `delivered` (2xx), `retry` (failed, tried again later),
+ * `gave_up` (failed after its bounded time), `refused_ssrf` (its target is a non-public address).
+ */
+export const WEBHOOK_OUTCOMES = ['delivered', 'retry', 'gave_up', 'refused_ssrf'] as const;
+export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
+
+export function webhookMetrics(registry: Registry) {
+  return {
+    deliveries: counterBy(registry, {
+      name: 'cxr_gateway_webhook_deliveries_total',
+      help: 'Webhook attempts, by outcome (delivered, retry, gave_up, refused_ssrf).',
+      label: 'outcome',
+      values: WEBHOOK_OUTCOMES,
+    }),
+  };
+}
+export type WebhookMetrics = ReturnType<typeof webhookMetrics>;
+
 /** Times every answer and counts submissions' outcomes; `shedAs` says why a submission was shed. */
 export function observeRequests(
   app: FastifyInstance,

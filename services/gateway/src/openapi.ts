@@ -20,6 +20,7 @@ const ERROR_CODES = {
   VALIDATION: [400, 'a parameter, query or JSON body does not match its schema'],
   BAD_REQUEST: [400, 'the request is malformed in a way its message explains'],
   MALFORMED_MULTIPART: [400, 'the multipart body cannot be parsed'],
+  CALLBACK_URL: [400, 'callback_url is not an absolute http(s) URL, is too long, or names a non-public address'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'the body is not valid JSON'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'the Content-Type is application/json but the body is empty'],
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'the JSON body is larger than 1 MiB'],

@@ -88,6 +88,16 @@ export const SubmitQuery = Type.Object({
   priority: Type.Optional(
     Type.Integer({ minimum: 0, maximum: 9, default: 0, description: 'higher is served first, 0 to 9' }),
   ),
+  callback_url: Type.Optional(
+    Type.String({
+      maxLength: 2048,
+      description:
+        'an absolute http(s) URL that gets the outcome POSTed, signed (CXR-Signature), when the request ends; ' +
+        'at least once, so deduplicate by request id. No loopback, private or link-local target unless the ' +
+        'operator allows it (CALLBACK_URL)',
+      examples: ['https://example.org/cxr-hook'],
+    }),
+  ),
 });
 
 export const IdempotencyHeaders = Type.Object({
@@ -274,6 +284,30 @@ export const Submission = Type.Object(
   },
 );
 
+const WebhookDelivery = Type.Object(
+  {
+    url: Type.String({ description: 'the callback_url given at submission' }),
+    status: OneOf(
+      ['pending', 'delivered', 'failed'],
+      'pending until the receiver answered 2xx (delivered) or the retries ran out or the target was refused (failed)',
+    ),
+    attempt_count: Type.Integer({ description: 'attempts made so far' }),
+    attempts: Type.Array(
+      Type.Object(
+        {
+          at: DateTime,
+          status_code: Nullable(Type.Integer({ description: "the receiver's HTTP status" })),
+          error: Nullable(Type.String({ description: 'why there was no HTTP status (refused, timeout, connection)' })),
+          duration_ms: Type.Integer(),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'the latest attempts, oldest first (at most 10)' },
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const ClassificationRequest = Type.Object(
   {
     id: ObjectIdParam,
@@ -299,6 +333,7 @@ export const ClassificationRequest = Type.Object(
     dispatched_at: Nullable(DateTime),
     assigned_on: Nullable(DateTime),
     completed_at: Nullable(DateTime),
+    webhook: Nullable(WebhookDelivery),
   },
   {
     $id: 'ClassificationRequest',
@@ -329,9 +364,28 @@ export const ClassificationRequest = Type.Object(
         dispatched_at: '2026-11-28T01:00:00.010Z',
         assigned_on: '2026-11-28T01:00:00.020Z',
         completed_at: '2026-11-28T01:00:00.120Z',
+        webhook: {
+          url: 'https://example.org/cxr-hook',
+          status: 'delivered',
+          attempt_count: 1,
+          attempts: [{ at: '2026-11-28T01:00:00.300Z', status_code: 200, error: null, duration_ms: 35 }],
+        },
       },
     ],
   },
+);
+
+export const WebhookSecret = Type.Object(
+  {
+    secret: Type.String({
+      description:
+        "the key of the HMAC-SHA256 in the CXR-Signature header of this user's webhooks (as text, whsec_ included)",
+      examples: ['whsec_3q2-7wAAAAC1ReVVsH0aWx8B-8SCQw5W6jI-Bgtw3Ko'],
+    }),
+    signature_header: Type.String({ description: 'the header that carries the signature' }),
+    scheme: Type.String({ description: 'what is signed' }),
+  },
+  { $id: 'WebhookSecret', additionalProperties: false },
 );
 
 export const ClassificationPage = Type.Object(
@@ -370,4 +424,5 @@ export const RESPONSE_SCHEMAS = [
   Submission,
   ClassificationRequest,
   ClassificationPage,
+  WebhookSecret,
 ];

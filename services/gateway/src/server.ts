@@ -13,6 +13,9 @@ import { policyFromSettings } from '@cxr/request-lifecycle';
 import { Dispatcher } from './dispatch/dispatcher';
 import { Sweeper } from './dispatch/sweeper';
 import { UnsentJobs } from './dispatch/unsent-jobs';
+import { webhookMetrics } from './metrics';
+import { AddressGuard } from './webhooks/address-guard';
+import { WebhookDeliverer } from './webhooks/deliverer';
 
 const cfg = configOrExit('gateway', loadGatewayConfig);
 const logger = createLogger({ service: 'gateway', level: cfg.LOG_LEVEL });
@@ -39,19 +42,36 @@ void runService('gateway', logger, async (fail, defer) => {
   });
   // No shedding on what was seen before the connection dropped.
   broker.on('disconnected', () => backlog.invalidate());
+  const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
+  const registry = createRegistry();
+  const webhooks = new WebhookDeliverer(
+    {
+      requests,
+      guard: new AddressGuard(cfg.WEBHOOK_ALLOWED_NETWORKS),
+      logger: logger.child({ component: 'webhooks' }),
+      metrics: webhookMetrics(registry),
+    },
+    {
+      signingKey: cfg.WEBHOOK_SIGNING_KEY,
+      timeoutMs: cfg.WEBHOOK_TIMEOUT_SECONDS * 1000,
+      concurrency: cfg.WEBHOOK_CONCURRENCY,
+    },
+  );
+  defer(() => webhooks.close());
   await broker.subscribe(Topology.eventsExchange, (content) => {
     try {
-      const requestId = (JSON.parse(content.toString()) as { requestId?: unknown }).requestId;
-      if (typeof requestId === 'string') {
-        waiters.notify(requestId);
+      const event = JSON.parse(content.toString()) as { requestId?: unknown; webhook?: unknown };
+      if (typeof event.requestId === 'string') {
+        waiters.notify(event.requestId);
         backlog.ended();
+        // Its first attempt now, not at the next sweep: every replica hears it, one claims it.
+        if (event.webhook === true) webhooks.hint(event.requestId);
       }
     } catch {
       logger.warn('ignored an event that is not JSON');
     }
   });
 
-  const requests = new ClassificationRequests(db.models, policyFromSettings(cfg));
   const dispatcher = new Dispatcher({ requests, models: db.models, broker, logger, tracer });
   // After the server has closed, before the broker does: the jobs of the last submissions go out.
   defer(() => dispatcher.settle());
@@ -70,7 +90,7 @@ void runService('gateway', logger, async (fail, defer) => {
       unsent,
       waiters,
       backlog,
-      registry: createRegistry(),
+      registry,
       tracer,
     },
     // No socket inactivity timeout: a ?wait long-poll is silent for up to 60 s. requestTimeout bounds
@@ -90,7 +110,7 @@ void runService('gateway', logger, async (fail, defer) => {
   defer(() => backlog.stop());
 
   const sweeper = new Sweeper(
-    { requests, models: db.models, dispatcher, store, logger },
+    { requests, models: db.models, dispatcher, store, webhooks, logger },
     { intervalMs: cfg.SWEEP_INTERVAL_SECONDS * 1000 },
   );
   sweeper.start();

@@ -56,10 +56,14 @@ export function createRecorder(
     return 'ack';
   }
 
-  /** Tells waiting gateways the request ended. A hint: losing it only delays a ?wait. */
-  async function announce(requestId: string, state: string): Promise<void> {
+  /**
+   * Tells the gateways the request ended. A hint: losing it only delays a ?wait, or a webhook
+   * (`webhook: true`) until the next sweep.
+   */
+  async function announce(requestId: string, state: string, webhook: boolean): Promise<void> {
     try {
-      await deps.broker.publish(Topology.eventsExchange, '', Buffer.from(JSON.stringify({ requestId, state })), {
+      const event = webhook ? { requestId, state, webhook } : { requestId, state };
+      await deps.broker.publish(Topology.eventsExchange, '', Buffer.from(JSON.stringify(event)), {
         persistent: false,
       });
     } catch (error) {
@@ -130,7 +134,7 @@ export function createRecorder(
         Math.max(0, requests.now().getTime() - request.created_at.getTime()) / 1000,
       );
     }
-    await announce(result.requestId, winner.state);
+    await announce(result.requestId, winner.state, Boolean(request.webhook));
     if (recorded) {
       logger.info({ ...context, label: result.classification?.label }, 'result recorded');
     } else {

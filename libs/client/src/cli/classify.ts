@@ -14,6 +14,8 @@ export interface ClassifyRun {
   concurrency: number;
   /** Seconds to wait for each request's outcome. */
   wait: number;
+  /** Given to every request: where its outcome is POSTed. */
+  callbackUrl?: string;
   /** Aborted: no new files are sent, and those in flight are abandoned (marked interrupted). */
   signal: AbortSignal;
   onRow?: (row: ResultRow) => void;
@@ -69,7 +71,11 @@ async function classifyOne(run: ClassifyRun, path: string, signal: AbortSignal):
   }
   for (let attempt = 1; ; attempt++) {
     try {
-      const request = await run.client.classify(image, run.target, { wait: run.wait, signal });
+      const request = await run.client.classify(image, run.target, {
+        wait: run.wait,
+        signal,
+        ...(run.callbackUrl !== undefined && { callbackUrl: run.callbackUrl }),
+      });
       return { ...row, ...outcome(request) };
     } catch (error) {
       if (signal.aborted) return { ...row, state: 'interrupted' };

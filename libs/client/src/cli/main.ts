@@ -69,6 +69,7 @@ interface ClassifyOptions extends JsonOption {
   concurrency: number;
   wait: number;
   out?: string;
+  callbackUrl?: string;
 }
 
 async function classifyCommand(paths: string[], options: ClassifyOptions): Promise<number> {
@@ -100,6 +101,7 @@ async function classifyCommand(paths: string[], options: ClassifyOptions): Promi
       target,
       concurrency: options.concurrency,
       wait: options.wait,
+      ...(options.callbackUrl !== undefined && { callbackUrl: options.callbackUrl }),
       signal: interrupt.signal,
       onRow: (row) => {
         done.push(row);
@@ -225,6 +227,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--concurrency <n>', 'images in flight at once', positiveInteger, 8)
     .option('--wait <seconds>', "how long to wait for each image's outcome", positiveInteger, 600)
     .option('--out <file>', 'write one row per image to a .csv or .jsonl file')
+    .option('--callback-url <url>', "a webhook that gets each request's outcome, signed (README: Webhooks)")
     .addOption(json)
     .addHelpText(
       'after',

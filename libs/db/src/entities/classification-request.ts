@@ -1,5 +1,5 @@
 import { Schema, type InferSchemaType } from 'mongoose';
-import { LIFECYCLE_STATES, TIMER_KINDS } from '@cxr/request-lifecycle';
+import { LIFECYCLE_STATES, TIMER_KINDS, WEBHOOK_STATUSES } from '@cxr/request-lifecycle';
 
 /**
  * A classification request and its lifecycle bookkeeping. Every read and write on the request
@@ -72,6 +72,33 @@ export const classificationRequestSchema = new Schema(
     assigned_on: { type: Date, default: null },
     worker: { type: String, default: null },
     completed_at: { type: Date, default: null },
+    /**
+     * The callback_url the submitter gave, and its delivery: status (pending until delivered or
+     * given up), attempts made, and the latest WEBHOOK_ATTEMPTS_KEPT of them. Null without one.
+     */
+    webhook: {
+      type: new Schema(
+        {
+          url: { type: String, required: true, maxlength: 2048 },
+          status: { type: String, required: true, enum: WEBHOOK_STATUSES },
+          attempt_count: { type: Number, required: true, default: 0 },
+          attempts: {
+            type: [
+              {
+                _id: false,
+                at: { type: Date, required: true },
+                status_code: { type: Number, default: null },
+                error: { type: String, default: null },
+                duration_ms: { type: Number, required: true },
+              },
+            ],
+            default: [],
+          },
+        },
+        { _id: false },
+      ),
+      default: null,
+    },
     /** The result's top label and score, cached with the state so listings need no join. */
     label: { type: String, default: null },
     score: { type: Number, default: null },

@@ -9,6 +9,7 @@ import {
 import type { Logger } from '@cxr/logging';
 import { slotOf, transition, type Effect } from '@cxr/request-lifecycle';
 import type { ObjectStore } from '@cxr/storage';
+import type { WebhookDeliverer } from '../webhooks/deliverer';
 import type { Dispatcher } from './dispatcher';
 
 export interface SweeperOptions {
@@ -23,8 +24,8 @@ const FIRST_LOOKBACK_SLOTS = 12;
 
 /**
  * Acts on the requests whose lifecycle timer fell due: dispatches again what was never
- * confirmed or whose lease lapsed, fails what used up its dispatches or deliveries, and applies
- * retention. It looks up only the timer slots between its cursor and now (an equality per
+ * confirmed or whose lease lapsed, fails what used up its dispatches or deliveries, sends
+ * webhooks (again), and applies retention. It looks up only the timer slots between its cursor and now (an equality per
  * slot), so its cost follows the timers due, not the requests stored. Safe in every gateway
  * replica: dispatches are claimed, outcomes are arbitrated by the result's primary key, and
  * retention is idempotent.
@@ -41,6 +42,7 @@ export class Sweeper {
       models: Models;
       dispatcher: Dispatcher;
       store: ObjectStore;
+      webhooks: WebhookDeliverer;
       logger: Logger;
     },
     private readonly options: SweeperOptions,
@@ -113,7 +115,7 @@ export class Sweeper {
   }
 
   private async act(doc: RequestRecord, effect: Effect | null): Promise<void> {
-    const { requests, models, dispatcher, store, logger } = this.deps;
+    const { requests, models, dispatcher, store, webhooks, logger } = this.deps;
     const firedEvent = { type: 'timer-fired' } as const;
     switch (effect?.kind) {
       case 'dispatch': {
@@ -136,8 +138,14 @@ export class Sweeper {
           source: effect.code === 'DELIVERY_LIMIT' ? 'dead-letter' : 'sweeper',
         });
         logger.warn({ requestId: String(doc._id), code: effect.code, recorded }, 'request failed by its lifecycle');
+        // Its webhook timer is due now: its first attempt need not wait for the next pass.
+        if (doc.webhook) webhooks.hint(String(doc._id));
         return;
       }
+      case 'deliver-webhook':
+        // Claimed there, sent in the background: a slow receiver never holds up the sweep.
+        await webhooks.fire(doc);
+        return;
       case 'purge-tokens': {
         if (doc.idempotency_key) {
           await models.IdempotencyRecord.deleteOne({ _id: idempotencyRecordId(doc.submitter, doc.idempotency_key) });

@@ -1,5 +1,6 @@
 // What the API returns for each record: explicit, so no internal field leaks by accident.
 import type { InputSpec } from '@cxr/contracts';
+import type { RequestRecord, ResultRecord } from '@cxr/db';
 import type { Types } from 'mongoose';
 
 type Id = Types.ObjectId;
@@ -71,5 +72,57 @@ export function modelView(
     sha256: m.blob.sha256,
     uploaded_on: m.uploaded_on,
     retired_on: m.retired_on ?? null,
+  };
+}
+
+/** Clients see one waiting state: a job not yet confirmed by the broker is queued as far as they can tell. */
+export function publicState(state: string): string {
+  return state === 'accepted' ? 'queued' : state;
+}
+
+/**
+ * A classification request as its submitter or its dataset's owner sees it (GET
+ * /v1/classifications/:id, and the body of its webhook without `webhook`). The result, when
+ * there is one, is the truth about the outcome; the request's state may lag it briefly.
+ */
+export function classificationView(request: RequestRecord, result: ResultRecord | null) {
+  const webhook = request.webhook;
+  return {
+    id: String(request._id),
+    state: result ? result.state : publicState(request.state),
+    dataset: String(request.dataset),
+    model: String(request.model),
+    submitter: String(request.submitter),
+    priority: request.priority,
+    image: {
+      format: request.image.format,
+      width: request.image.width,
+      height: request.image.height,
+      size: request.image.size,
+      sha256: request.image.sha256,
+    },
+    result: result?.classification ?? null,
+    errors: result?.errors ?? [],
+    worker: result?.worker ?? request.worker ?? null,
+    attempts: request.attempts,
+    dispatches: request.dispatches,
+    timings: (result?.timings ?? {}) as Record<string, number>,
+    created_at: request.created_at,
+    dispatched_at: request.dispatched_at,
+    assigned_on: request.assigned_on,
+    completed_at: result?.completed_on ?? null,
+    webhook: webhook
+      ? {
+          url: webhook.url,
+          status: webhook.status,
+          attempt_count: webhook.attempt_count,
+          attempts: webhook.attempts.map((a) => ({
+            at: a.at,
+            status_code: a.status_code ?? null,
+            error: a.error ?? null,
+            duration_ms: a.duration_ms,
+          })),
+        }
+      : null,
   };
 }

@@ -18,10 +18,12 @@ import type { UnsentJobs } from '../dispatch/unsent-jobs';
 import { requestSpan } from '../tracing';
 import { loadDataset, loadModel, type MetadataCache } from '../lib/access';
 import { page } from '../lib/paging';
+import { classificationView, publicState } from '../lib/views';
 import { IMAGE_HEAD_BYTES, inspectImage } from '../lib/image-check';
 import { MultipartReader } from '../lib/multipart';
 import { SpooledUpload } from '../lib/upload-spool';
 import { requireUser } from '../plugins/auth';
+import { callbackUrlProblem, type AddressGuard } from '../webhooks/address-guard';
 import { answer, errorResponses, type ErrorCode, type Responses } from '../openapi';
 import {
   ClassificationPage,
@@ -53,6 +55,8 @@ export interface ClassificationsRoutesOptions {
   maxImagePixels: number;
   maxImageDecodedBytes: number;
   ratioTolerance: number;
+  /** Refuses callback_urls that name a non-public address. */
+  callbackGuard: AddressGuard;
 }
 
 const TERMINAL = new Set(['classified', 'failed']);
@@ -61,6 +65,7 @@ const TERMINAL = new Set(['classified', 'failed']);
 const SUBMISSION_ERRORS: ErrorCode[] = [
   'VALIDATION',
   'BAD_REQUEST',
+  'CALLBACK_URL',
   'MALFORMED_MULTIPART',
   'NOT_FOUND',
   'REQUEST_TIMEOUT',
@@ -83,11 +88,6 @@ const REQUEST_RESPONSES: Responses = {
   200: answer(ClassificationRequestSchema, 'The request: final once state is classified or failed'),
   ...errorResponses('VALIDATION', 'NOT_FOUND'),
 };
-
-/** Clients see one waiting state: a job not yet confirmed by the broker is queued as far as they can tell. */
-function publicState(state: string): string {
-  return state === 'accepted' ? 'queued' : state;
-}
 
 export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRoutesOptions> = async (app, options) => {
   const { db, store, dispatcher, requests } = options;
@@ -136,10 +136,13 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     request: FastifyRequest,
     dataset: Awaited<ReturnType<typeof loadDataset>>,
     model: JobTarget['model'] & { status: string },
-    priority: number,
+    query: { priority?: number | undefined; callback_url?: string | undefined },
   ) {
     const { userId } = requireUser(request);
     if (model.status !== 'active') throw conflict('the model is retired; choose an active model');
+    const callbackUrl = query.callback_url ?? null;
+    const callbackProblem = callbackUrl === null ? null : callbackUrlProblem(callbackUrl, options.callbackGuard);
+    if (callbackProblem) throw badRequest(callbackProblem, 'CALLBACK_URL');
     const idempotencyHeader = request.headers['idempotency-key'];
     const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader.trim() : undefined;
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 200)) {
@@ -148,7 +151,8 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
 
     const upload = await readImage(request);
     try {
-      return await record(request, upload, dataset, model, priority, userId, idempotencyKey);
+      const submission = { priority: query.priority ?? 0, callbackUrl, idempotencyKey };
+      return await record(request, upload, dataset, model, userId, submission);
     } finally {
       await upload.close();
     }
@@ -160,9 +164,12 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     upload: SpooledUpload,
     dataset: Awaited<ReturnType<typeof loadDataset>>,
     model: JobTarget['model'],
-    priority: number,
     userId: Types.ObjectId,
-    idempotencyKey: string | undefined,
+    {
+      priority,
+      callbackUrl,
+      idempotencyKey,
+    }: { priority: number; callbackUrl: string | null; idempotencyKey?: string },
   ) {
     // The header only (libvips on libuv's thread pool): cheap, and bounded by the submissions
     // admitted at once, so it waits in no queue of its own.
@@ -209,6 +216,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         idempotency_key: idempotencyKey ?? null,
         correlation_id: randomUUID(),
         tokens: [token.record],
+        callback_url: callbackUrl,
       });
     } catch (error) {
       const existing = await requests.get(requestId).catch(() => null);
@@ -294,7 +302,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       if (!dataset.default_model) throw conflict('the dataset has no model yet; upload one first');
       const model = await options.metadata.model(String(dataset.default_model));
       if (!model) throw conflict("the dataset's default model is missing");
-      const answer = accepted(await submit(request, dataset, model, request.query.priority ?? 0));
+      const answer = accepted(await submit(request, dataset, model, request.query));
       return reply.code(answer.status).header('location', answer.location).send(answer.body);
     },
   );
@@ -318,7 +326,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     async (request, reply) => {
       const { userId } = requireUser(request);
       const { model, dataset } = await loadModel(options.metadata, request.params.id, userId, 'read');
-      const answer = accepted(await submit(request, dataset, model, request.query.priority ?? 0));
+      const answer = accepted(await submit(request, dataset, model, request.query));
       return reply.code(answer.status).header('location', answer.location).send(answer.body);
     },
   );
@@ -344,32 +352,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         );
       });
     }
-    return {
-      id: String(request._id),
-      // The result is the truth about the outcome; the request's state may lag it briefly.
-      state: result ? result.state : publicState(request.state),
-      dataset: String(request.dataset),
-      model: String(request.model),
-      submitter: String(request.submitter),
-      priority: request.priority,
-      image: {
-        format: request.image.format,
-        width: request.image.width,
-        height: request.image.height,
-        size: request.image.size,
-        sha256: request.image.sha256,
-      },
-      result: result?.classification ?? null,
-      errors: result?.errors ?? [],
-      worker: result?.worker ?? request.worker ?? null,
-      attempts: request.attempts,
-      dispatches: request.dispatches,
-      timings: (result?.timings ?? {}) as Record<string, number>,
-      created_at: request.created_at,
-      dispatched_at: request.dispatched_at,
-      assigned_on: request.assigned_on,
-      completed_at: result?.completed_on ?? null,
-    };
+    return classificationView(request, result);
   }
 
   app.get(

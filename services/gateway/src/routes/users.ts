@@ -14,9 +14,14 @@ import {
   NewApiKey,
   RenameUserBody,
   User as UserSchema,
+  WebhookSecret,
 } from '../schemas';
+import { webhookSecret } from '../webhooks/signing';
 
-export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
+export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database; webhookSigningKey: string }> = async (
+  app,
+  { db, webhookSigningKey },
+) => {
   const { User, ApiKey } = db.models;
 
   async function issueKey(userId: unknown, name: string) {
@@ -165,6 +170,26 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
       if (result.matchedCount === 0) throw notFound('API key');
       app.forgetApiKey(request.params.keyId);
       return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/users/me/webhook-secret',
+    {
+      schema: {
+        tags: ['users'],
+        operationId: 'getWebhookSecret',
+        summary: 'The secret that signs the webhooks of my requests (verify them with it)',
+        response: { 200: answer(WebhookSecret, 'My webhook secret'), ...errorResponses() },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = requireUser(request);
+      return reply.header('cache-control', 'no-store').send({
+        secret: webhookSecret(webhookSigningKey, String(userId)),
+        signature_header: 'CXR-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + raw body)>',
+        scheme: 'v1',
+      });
     },
   );
 };
