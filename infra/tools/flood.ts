@@ -1,15 +1,16 @@
 // A flood against the system `./cxr up` started: N submissions of the demo image, C at a time,
 // as fast as the gateway answers, from one API key and one address. Prints how many were
 // accepted (202) and shed (429 or 503, each with its Retry-After), the answer times (p50, p99,
-// max), the gateway's peak RSS, and then waits for every accepted request to end. Exit code 1 when
-// an answer was neither of those, came without Retry-After when shed, or an accepted request did
-// not end classified.
+// max), then waits for every accepted request to end and prints each service's peak RSS
+// (gateway, results, inference) over the flood and that drain. Exit code 1 when an answer was
+// neither of those, came without Retry-After when shed, or an accepted request did not end
+// classified.
 // --image-mib N sends a square PNG of random pixels of about N MiB instead (e.g. 17, to measure
 // the gateway's memory under large uploads).
 //   npm run flood -- [--requests 2000] [--concurrency 300] [--timeout 600] [--image-mib 17]
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,7 +46,6 @@ async function main(): Promise<void> {
     datasetId: string;
   };
   const gatewayUrl = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
-  const gatewayPid = Number(readFileSync(join(state, 'services/gateway.child.pid'), 'utf8').trim());
 
   const imageMiB = values['image-mib'] === undefined ? undefined : Number(values['image-mib']);
   if (imageMiB !== undefined && !(imageMiB > 0 && imageMiB <= 64)) throw new Error('--image-mib takes 0 to 64');
@@ -72,18 +72,26 @@ async function main(): Promise<void> {
     return { status: response.status, ms: performance.now() - t0, retryAfter, id };
   };
 
-  const rssMiB = () => {
+  // Peak RSS of every service (gateway, results, inference-N), sampled every 100 ms.
+  const servicesDir = join(state, 'services');
+  const services = readdirSync(servicesDir)
+    .filter((f) => f.endsWith('.child.pid'))
+    .map((f) => ({
+      name: f.replace(/\.child\.pid$/, ''),
+      pid: Number(readFileSync(join(servicesDir, f), 'utf8').trim()),
+    }));
+  const rssMiB = (pid: number) => {
     try {
-      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${gatewayPid}/status`, 'utf8'));
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       return rss ? Number(rss[1]) / 1024 : 0;
     } catch {
-      return 0; // the gateway restarted: its new pid is not followed
+      return 0; // the service restarted: its new pid is not followed
     }
   };
-  const startRssMiB = rssMiB();
-  let peakRssMiB = startRssMiB;
+  const startRss = new Map(services.map((s) => [s.name, rssMiB(s.pid)]));
+  const peakRss = new Map(startRss);
   const sampler = setInterval(() => {
-    peakRssMiB = Math.max(peakRssMiB, rssMiB());
+    for (const s of services) peakRss.set(s.name, Math.max(peakRss.get(s.name) ?? 0, rssMiB(s.pid)));
   }, 100);
 
   const answers: Answer[] = [];
@@ -98,7 +106,6 @@ async function main(): Promise<void> {
     }),
   );
   const wall = (performance.now() - started) / 1000;
-  clearInterval(sampler);
   agent.destroy();
 
   const byStatus = new Map<number, number>();
@@ -124,9 +131,7 @@ async function main(): Promise<void> {
       `max ${times[times.length - 1]?.toFixed(0) ?? '-'} ms (${[...byStatus.keys()]
         .sort()
         .map((status) => `${status}: p99 ${percentile(timesOf(status), 99).toFixed(0)} ms`)
-        .join(
-          ', ',
-        )}); gateway peak RSS during the flood ${peakRssMiB.toFixed(0)} MiB (${startRssMiB.toFixed(0)} MiB before it)`,
+        .join(', ')})`,
   );
 
   // Every accepted request must end, classified.
@@ -168,6 +173,12 @@ async function main(): Promise<void> {
     `accepted ${accepted.length}: ${[...ended].map(([s, n]) => `${s} ${n}`).join(', ')} ` +
       `(all ended ${((performance.now() - drainStarted) / 1000).toFixed(1)} s after the flood)`,
   );
+  console.log(
+    `peak RSS over the flood and the drain (before the flood): ${services
+      .map((s) => `${s.name} ${peakRss.get(s.name)!.toFixed(0)} MiB (${startRss.get(s.name)!.toFixed(0)})`)
+      .join(', ')}`,
+  );
+  clearInterval(sampler);
   const bad =
     answers.some((a) => ![202, 429, 503].includes(a.status)) ||
     shedWithoutRetryAfter > 0 ||
