@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildDemoModel, DEMO_LABELS, renderSample } from '@cxr/demo-model';
 import { Client, createUser, imageForm, modelForm } from '@cxr/client';
+import { GatewayConfigSchema } from '../../services/gateway/src/config';
+import { imageRuleViolation } from '../../services/gateway/src/lib/image-rules';
 import { datasetWithDemoModel } from '../support/fixtures';
 import { startSystem, type System } from '../support/system';
 import { waitFor } from '../support/wait';
@@ -100,7 +102,8 @@ describe('the web page in a browser', () => {
     expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
     await page.fill('#api-key', key);
     await page.click('#key-form button[type=submit]');
-    await page.locator('#classify-section').waitFor({ state: 'visible' });
+    // Said once the datasets, the chosen one's models and the history's first load are under way.
+    await page.locator('#status', { hasText: /^Signed in as / }).waitFor();
     return { page, errors, submissions, close: () => context.close() };
   }
 
@@ -259,6 +262,43 @@ describe('the web page in a browser', () => {
     expect(errors).toEqual([]);
     await page.screenshot({ path: join(SCREENSHOT, '../web-page-narrow.png'), fullPage: true });
     await close();
+  });
+
+  it('checks the dataset’s rules in the browser as the gateway does, to its words', async () => {
+    const dataset = (width: number, height: number, ratio: boolean) => ({
+      img_width: width,
+      img_height: height,
+      maintain_ratio: ratio,
+    });
+    const cases: [number, number, ReturnType<typeof dataset>][] = [
+      [64, 64, dataset(64, 64, false)],
+      [63, 640, dataset(64, 64, false)],
+      [640, 63, dataset(64, 64, true)],
+      [200, 100, dataset(64, 64, true)],
+      [1300, 1024, dataset(1280, 1024, true)], // 1.56% off
+      [1290, 1024, dataset(1280, 1024, true)], // 0.78% off
+      [4000, 3000, dataset(1024, 768, true)],
+    ];
+    const tolerance = GatewayConfigSchema.properties.RATIO_TOLERANCE.default as number;
+    const expected = cases.map(([width, height, d]) =>
+      imageRuleViolation(width, height, {
+        minWidth: d.img_width,
+        minHeight: d.img_height,
+        maintainRatio: d.maintain_ratio,
+        ratioTolerance: tolerance,
+        maxPixels: Infinity,
+        maxDecodedBytes: Infinity,
+      }),
+    );
+    expect(expected.filter((violation) => violation !== null)).toHaveLength(4);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(system.gatewayUrl);
+    const inBrowser = await page.evaluate<(string | null)[]>(
+      `import('/images.js').then((m) => ${JSON.stringify(cases)}.map(([w, h, d]) => m.ruleViolation(w, h, d)))`,
+    );
+    expect(inBrowser).toEqual(expected);
+    await context.close();
   });
 
   it('pages through the history with the API’s own paging', async () => {

@@ -9,13 +9,12 @@ const RETRY_BUDGET_MS = 5 * 60_000;
 /** The longest pause between two tries, whatever Retry-After says. */
 const MAX_PAUSE_MS = 30_000;
 
-/** A refusal from the API: its status, its code (IMAGE_RULES, …) and its message for a person. */
-export class ApiError extends Error {
-  constructor(status, code, message) {
+/** A refusal from the API (or giving up on one): its HTTP status (0 when unreachable) and its message for a person. */
+class ApiError extends Error {
+  constructor(status, message) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
-    this.code = code;
   }
 }
 
@@ -55,11 +54,7 @@ export async function api(path, { method = 'GET', headers = {}, body, onRetry } 
     if (response && !RETRYABLE.has(response.status)) {
       const data = response.status === 204 ? null : await response.json().catch(() => null);
       if (response.ok) return data;
-      throw new ApiError(
-        response.status,
-        data?.error ?? `HTTP_${response.status}`,
-        data?.message ?? `the server answered ${response.status}`,
-      );
+      throw new ApiError(response.status, data?.message ?? `the server answered ${response.status}`);
     }
     if (response) {
       const data = await response.json().catch(() => null);
@@ -67,7 +62,7 @@ export async function api(path, { method = 'GET', headers = {}, body, onRetry } 
     }
     const pause = pauseMs(response, attempt);
     if (Date.now() + pause - started > RETRY_BUDGET_MS) {
-      throw new ApiError(response?.status ?? 0, 'GAVE_UP', `${reason}; gave up after ${attempt + 1} tries`);
+      throw new ApiError(response?.status ?? 0, `${reason}; gave up after ${attempt + 1} tries`);
     }
     onRetry?.({ status: response?.status ?? 0, message: reason, pauseMs: pause });
     await sleep(pause);

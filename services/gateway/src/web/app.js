@@ -90,15 +90,18 @@ async function loadDatasets() {
   const usable = datasets.find((d) => d.default_model);
   if (!usable) throw new Error('no dataset with a model yet: create one and upload a model through the API');
   select.value = usable.id;
-  $('classify-section').hidden = false;
   await loadModels();
+  $('classify-section').hidden = false;
 }
 
 /** The chosen dataset's active models, its default chosen and marked, and its rules. */
 async function loadModels() {
   const dataset = datasets.find((d) => d.id === $('dataset').value);
   $('rules').textContent = `Images for ${dataset.display_name}: ${describeRules(dataset)} Checked here before sending.`;
-  models = (await listAll(`/v1/datasets/${dataset.id}/models`)).filter((m) => m.status === 'active');
+  const usable = (await listAll(`/v1/datasets/${dataset.id}/models`)).filter((m) => m.status === 'active');
+  // Another dataset was chosen while these were on their way: its own answer fills the list.
+  if ($('dataset').value !== dataset.id) return;
+  models = usable;
   const select = $('model');
   select.replaceChildren(
     ...models.map((m) => new Option(`${m.name} v${m.version}${m.is_default ? ' (default)' : ''}`, m.id)),
@@ -114,7 +117,7 @@ function showLabels() {
 
 // Dropped images wait in `queue`; SENDERS of them at a time are checked, sent and followed.
 const queue = [];
-let active = 0;
+let sending = 0;
 
 function addFiles(files) {
   const dataset = datasets.find((d) => d.id === $('dataset').value);
@@ -133,16 +136,17 @@ function addFiles(files) {
 }
 
 function pump() {
-  while (active < SENDERS && queue.length > 0) {
+  while (sending < SENDERS && queue.length > 0) {
     const job = queue.shift();
-    active += 1;
+    sending += 1;
     classify(job)
-      // A 4xx is the API refusing this image (its rules, its size…); anything else an error on the way.
-      .catch((error) =>
-        job.card.setState(error.status >= 400 && error.status < 500 ? 'refused' : 'error', error.message),
-      )
+      // A 4xx but 429 is the API refusing this image (its rules, its size…); anything else an error on the way.
+      .catch((error) => {
+        const refused = error.status >= 400 && error.status < 500 && error.status !== 429;
+        job.card.setState(refused ? 'refused' : 'error', error.message);
+      })
       .finally(() => {
-        active -= 1;
+        sending -= 1;
         history.refreshFirstPage();
         pump();
       });

@@ -24,7 +24,7 @@ function element(tag, className, text) {
 }
 
 /** A list of score bars, highest first; each bar's width is its score (0 to 1) of the full width. */
-export function scoreList(label, scores) {
+function scoreList(label, scores) {
   const list = element('ol', 'scores');
   for (const entry of [...scores].sort((a, b) => b.score - a.score)) {
     const row = element('li', entry.label === label ? 'top' : '');
@@ -60,9 +60,12 @@ export class ImageCard {
     );
     const body = element('div', 'card-body');
     this.state = element('p', 'state');
-    this.state.setAttribute('role', 'status');
     this.detail = element('p', 'detail');
-    body.append(element('h3', 'name', file.name), this.state, this.detail);
+    // A live region per card: a screen reader hears each image's state and its reason as they change.
+    const status = element('div');
+    status.setAttribute('role', 'status');
+    status.append(this.state, this.detail);
+    body.append(element('h3', 'name', file.name), status);
     this.root.append(this.img, body);
     this.setState('waiting');
   }
@@ -88,6 +91,6 @@ export class ImageCard {
     const { label, score, scores } = view.result;
     this.setState('classified', `request ${view.id}`);
     this.state.textContent = `classified: ${label} (${score.toFixed(3)})`;
-    this.detail.after(scoreList(label, scores));
+    this.detail.parentElement.after(scoreList(label, scores));
   }
 }
