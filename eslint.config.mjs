@@ -30,13 +30,13 @@ export default tseslint.config(
     },
   },
   {
-    // The web page's script: plain browser JavaScript, not part of the TypeScript project.
+    // The web page's modules: plain browser JavaScript, not part of the TypeScript project.
     files: ['services/gateway/src/web/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
       globals: globals.browser,
-      sourceType: 'script',
+      sourceType: 'module',
     },
   },
   {

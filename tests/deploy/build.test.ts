@@ -3,7 +3,7 @@
 // start from beside server.js work compiled, and each service's code loads only npm packages its
 // image installs (results: no sharp, no ONNX Runtime).
 import { fork, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDeployable, ENTRY_POINTS, type Deployable } from '../../infra/build';
 
@@ -59,7 +59,9 @@ describe('the production build', () => {
   );
 
   it("the gateway's web page is copied beside server.js, where the gateway reads it", () => {
-    for (const file of ['index.html', 'app.js', 'app.css']) {
+    const files = readdirSync(join(ROOT, 'services/gateway/src/web'));
+    expect(files).toEqual(expect.arrayContaining(['index.html', 'app.js', 'app.css']));
+    for (const file of files) {
       expect(readFileSync(join(out, 'gateway', 'web', file), 'utf8')).toBe(
         readFileSync(join(ROOT, 'services/gateway/src/web', file), 'utf8'),
       );
