@@ -83,8 +83,11 @@ async function classifyOne(run: ClassifyRun, path: string, signal: AbortSignal):
       if (status !== undefined && FATAL_STATUS.has(status)) throw error;
       const retryable = (status !== undefined && RETRYABLE_STATUS.has(status)) || unreachable(error) !== undefined;
       if (retryable && attempt < ATTEMPTS) {
-        // 0.5, 1, 2, 4, 8 s: the key makes a retry of a submission that did get through harmless.
-        const paused = await sleep(500 * 2 ** (attempt - 1), true, { signal }).catch(() => false);
+        // The gateway's Retry-After when it sent one, else 0.5, 1, 2, 4, 8 s: the key makes a
+        // retry of a submission that did get through harmless.
+        const retryAfter = error instanceof CxrApiError ? error.retryAfterSeconds : undefined;
+        const pause = retryAfter !== undefined ? retryAfter * 1000 : 500 * 2 ** (attempt - 1);
+        const paused = await sleep(pause, true, { signal }).catch(() => false);
         if (!paused) return { ...row, state: 'interrupted' };
         continue;
       }
