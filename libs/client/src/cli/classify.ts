@@ -74,6 +74,8 @@ async function classifyOne(run: ClassifyRun, path: string, signal: AbortSignal):
       const request = await run.client.classify(image, run.target, {
         wait: run.wait,
         signal,
+        // This loop retries (after Retry-After when there is one): no second loop inside it.
+        retries: 0,
         ...(run.callbackUrl !== undefined && { callbackUrl: run.callbackUrl }),
       });
       return { ...row, ...outcome(request) };
