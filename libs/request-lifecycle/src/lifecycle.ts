@@ -161,13 +161,14 @@ function publishWait(dispatches: number, policy: LifecyclePolicy): number {
   return Math.min(policy.publishRetryMaxMs, policy.publishGraceMs * 2 ** Math.max(0, dispatches - 1));
 }
 
-/**
- * Retention's first step, never in the past: a timer due before the sweeper's cursor would not
- * be looked for.
- */
+/** Retention's first step, never in the past (see notBefore). */
 function retention(view: LifecycleView, now: Date, policy: LifecyclePolicy): Timer {
-  const due = at(view.completedAt ?? now, policy.tokenRetentionMs);
-  return { kind: 'purge-tokens', dueAt: due.getTime() < now.getTime() ? now : due };
+  return { kind: 'purge-tokens', dueAt: notBefore(now, at(view.completedAt ?? now, policy.tokenRetentionMs)) };
+}
+
+/** `due`, or `now` when it is earlier: a timer due before the sweeper's cursor would not be looked for. */
+function notBefore(now: Date, due: Date): Date {
+  return due.getTime() < now.getTime() ? now : due;
 }
 
 /** The wait after webhook attempt `attempt` failed: doubling from webhookBackoffMs, capped, between half and all of it. */
@@ -320,9 +321,10 @@ function fire(view: LifecycleView, now: Date, policy: LifecyclePolicy): Transiti
     }
     case 'purge-tokens': {
       const completedAt = view.completedAt ?? now;
-      const due = policy.imageRetentionMs === null ? null : at(completedAt, policy.imageRetentionMs);
       const next: Timer | null =
-        due === null ? null : { kind: 'purge-image', dueAt: due.getTime() < now.getTime() ? now : due };
+        policy.imageRetentionMs === null
+          ? null
+          : { kind: 'purge-image', dueAt: notBefore(now, at(completedAt, policy.imageRetentionMs)) };
       return { view: { ...view, timer: next }, effect: { kind: 'purge-tokens' }, changed: true };
     }
     case 'purge-image':

@@ -38,6 +38,9 @@ export function parseNetworks(list: string): Network[] {
     });
 }
 
+/** A URL's hostname without the brackets of an IPv6 literal. */
+const unbracketed = (hostname: string) => hostname.replace(/^\[|\]$/g, '');
+
 type NodeLookupCallback = (error: Error | null, address: string | LookupAddress[], family?: number) => void;
 
 export class AddressGuard {
@@ -68,7 +71,7 @@ export class AddressGuard {
    * is refused (with why); any other host name waits for delivery, where its addresses are checked.
    */
   refusalOfLiteral(hostname: string): string | null {
-    const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    const host = unbracketed(hostname).toLowerCase();
     const literal = isIP(host) ? host : host === 'localhost' || host.endsWith('.localhost') ? '127.0.0.1' : null;
     if (literal === null || this.allows(literal)) return null;
     return `${hostname} is a loopback, private, link-local or otherwise non-public address; the operator has not allowed it (WEBHOOK_ALLOWED_NETWORKS)`;
@@ -76,7 +79,7 @@ export class AddressGuard {
 
   /** The host's addresses, all of them allowed, or a CallbackRefusedError naming the one that is not. */
   async addresses(hostname: string): Promise<LookupAddress[]> {
-    const host = hostname.replace(/^\[|\]$/g, '');
+    const host = unbracketed(hostname);
     const family = isIP(host);
     const found = family ? [{ address: host, family }] : await this.resolve(host);
     if (found.length === 0) throw new Error(`${hostname} has no address`);
@@ -91,7 +94,7 @@ export class AddressGuard {
 
   /** Throws a CallbackRefusedError for an IP literal that is not allowed (a connection to one does no lookup). */
   async refuseLiteral(hostname: string): Promise<void> {
-    if (isIP(hostname.replace(/^\[|\]$/g, ''))) await this.addresses(hostname);
+    if (isIP(unbracketed(hostname))) await this.addresses(hostname);
   }
 
   /**
