@@ -200,6 +200,14 @@ describe('backlog shedding: with no worker, submissions beyond the backlog get 5
     const body = (await refused.json()) as { error: string; message: string };
     expect(body.error).toBe('OVERLOADED');
     expect(body.message).toMatch(/taking 1 submissions already; retry in 1 s/);
+    // A path the router decodes to a submission route is held to the same count.
+    const encoded = await fetch(`${system.gatewayUrl}/v1/%64atasets/${datasetId}/classifications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bob.apiKey}` },
+      body: imageForm(image),
+    });
+    expect(encoded.status).toBe(503);
+    expect(((await encoded.json()) as { error: string }).error).toBe('OVERLOADED');
     expect((await fetch(system.healthUrl('gateway'))).status).toBe(200);
     // The client gives up: its slot is freed.
     held.destroy();

@@ -1,12 +1,7 @@
-import { STATUS_CODES } from 'node:http';
+import { createServer, STATUS_CODES } from 'node:http';
 import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
-import Fastify, {
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  type FastifyServerOptions,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import ajvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
@@ -23,13 +18,14 @@ import { forbidden, HttpError, outageOf, unauthorized, unavailable } from './err
 import { swaggerOptions } from './openapi';
 import { RESPONSE_SCHEMAS } from './schemas';
 import type { BacklogMonitor } from './lib/shedding';
+import { SubmissionGate } from './lib/admission';
 import type { CompletionWaiters } from './lib/completion-waiters';
 import { MetadataCache } from './lib/access';
 import { ConcurrencyLimit } from './lib/concurrency-limit';
 import type { Dispatcher } from './dispatch/dispatcher';
 import type { UnsentJobs } from './dispatch/unsent-jobs';
 import { gatewayMetrics, observeRequests, type SubmissionOutcome } from './metrics';
-import { traceRequests, tracingOptions } from './tracing';
+import { requestIdOf, traceRequests, tracingOptions } from './tracing';
 import auth from './plugins/auth';
 import rateLimits from './plugins/rate-limits';
 import { classificationsRoutes } from './routes/classifications';
@@ -65,23 +61,48 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   const { config } = deps;
   const headersTimeout = config.HEADERS_TIMEOUT_SECONDS * 1000;
   const shedAs = new WeakMap<FastifyRequest, SubmissionOutcome>();
+  const metrics = gatewayMetrics(deps.registry);
+  const gate = new SubmissionGate(config.MAX_SUBMISSIONS_IN_FLIGHT, deps.backlog);
+  // Set when the server starts closing: every answer from then on closes its connection.
+  let closing = false;
   const app = Fastify({
     ...options,
     ...tracingOptions(deps.tracer, (request) => shedAs.has(request)),
-    // Node checks the headers timeout on a timer; every 30 s by default, which would let a
-    // slowloris client hold a connection for up to headersTimeout + 30 s.
-    http: { headersTimeout, connectionsCheckingInterval: Math.min(5_000, headersTimeout / 2) },
+    // The server Fastify would make, with the submission gate's listener in front of the router.
+    serverFactory: (router, settings) => {
+      const listener = gate.listener(
+        router,
+        requestIdOf,
+        (shed, route, seconds) => {
+          metrics.submissions.inc({ outcome: shed.reason });
+          metrics.http.observe({ method: 'POST', route, status_code: 503 }, seconds);
+        },
+        () => closing,
+      );
+      // Node checks the headers timeout on a timer; every 30 s by default, which would let a
+      // slowloris client hold a connection for up to headersTimeout + 30 s.
+      const server = createServer(
+        { headersTimeout, connectionsCheckingInterval: Math.min(5_000, headersTimeout / 2) },
+        listener,
+      );
+      // As Fastify sets them on a server of its own (its settings come untyped, defaults applied).
+      const setting = (name: string) => (typeof settings[name] === 'number' ? settings[name] : undefined);
+      server.keepAliveTimeout = setting('keepAliveTimeout') ?? server.keepAliveTimeout;
+      server.requestTimeout = setting('requestTimeout') ?? server.requestTimeout;
+      server.setTimeout(setting('connectionTimeout') ?? 0);
+      const perSocket = setting('maxRequestsPerSocket');
+      if (perSocket) server.maxRequestsPerSocket = perSocket;
+      return server;
+    },
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: bodiesAsSent() } },
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
-  const metrics = gatewayMetrics(deps.registry);
   observeRequests(app, metrics, isSubmission, shedAs);
   traceRequests(app);
-  // First of all, before rate limits, authentication and the body: under a flood, shedding is
-  // most of what the gateway does, so it must cost next to nothing.
-  admitSubmissions(app, config.MAX_SUBMISSIONS_IN_FLIGHT, deps.backlog, shedAs);
+  // First of all, before rate limits, authentication and the body.
+  admitSubmissions(app, gate, deps.backlog, shedAs);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
     // A 5xx names the request id that finds it in the logs (also in the X-Request-Id header).
@@ -147,7 +168,6 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
   // Open long-polls answer at once when the server closes, so shutdown does not wait for them,
   // and each answer sent while closing closes its connection: the server's close() waits for
   // every connection, and one kept alive after its answer would hold it until the grace runs out.
-  let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
     deps.waiters.close();
@@ -220,47 +240,26 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
 }
 
 /**
- * Admission control of submissions, answered before anything else runs: at most `maxInFlight`
- * submissions read or stored at once by this gateway (each holds at most UPLOAD_MEMORY_BYTES in
- * memory), and none while the jobs queue is deeper than the workers can drain soon. A shed
- * submission gets 503 OVERLOADED with Retry-After, sent as a ready-made body: no error object, no
- * serializer, no log line of its own (it is counted), and its upload is never read.
+ * The router's side of admission: a submission the gate's listener did not see (a path it does not
+ * match, `inject`) is admitted or shed here, first of all hooks, with a ready-made body: no error
+ * object, no serializer, no log line of its own (it is counted), and its upload is never read.
  */
 function admitSubmissions(
   app: FastifyInstance,
-  maxInFlight: number,
+  gate: SubmissionGate,
   backlog: BacklogMonitor | undefined,
   shedAs: WeakMap<FastifyRequest, SubmissionOutcome>,
 ): void {
-  const overloaded = (message: string) => JSON.stringify({ error: 'OVERLOADED', message });
-  const busy = overloaded(`this gateway is taking ${maxInFlight} submissions already; retry in 1 s`);
-  const shed = (reply: FastifyReply, retryAfterSeconds: number, body: string) =>
-    reply.code(503).header('retry-after', retryAfterSeconds).type('application/json; charset=utf-8').send(body);
-  let submitting = 0;
   app.addHook('onRequest', async (request, reply) => {
     if (!isSubmission(request)) return;
-    if (maxInFlight > 0) {
-      if (submitting >= maxInFlight) {
-        shedAs.set(request, 'shed_in_flight');
-        return shed(reply, 1, busy);
-      }
-      submitting += 1;
-      // 'close' comes once however the exchange ends: answered, failed or abandoned.
-      reply.raw.once('close', () => (submitting -= 1));
-    }
-    if (backlog?.enabled) {
-      // From the latest queue sample: no I/O per request.
-      const verdict = backlog.admit();
-      if (verdict.shed) {
-        shedAs.set(request, 'shed_backlog');
-        const seconds = verdict.retryAfterSeconds;
-        return shed(
-          reply,
-          seconds,
-          overloaded(`the queue is longer than the workers can drain soon; retry in ${seconds} s`),
-        );
-      }
-    }
+    const shed = gate.admit(request.raw, reply.raw);
+    if (!shed) return;
+    shedAs.set(request, shed.reason);
+    return reply
+      .code(503)
+      .header('retry-after', shed.retryAfterSeconds)
+      .type('application/json; charset=utf-8')
+      .send(shed.body);
   });
   if (backlog?.enabled) {
     app.addHook('onResponse', async (request, reply) => {

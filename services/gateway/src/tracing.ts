@@ -14,6 +14,12 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const spans = new WeakMap<IncomingMessage, Span>();
 
+/** A request's id: the client's X-Request-Id when it sent a usable one, else a new UUID. */
+export function requestIdOf(raw: IncomingMessage): string {
+  const sent = raw.headers['x-request-id'];
+  return typeof sent === 'string' && CLIENT_REQUEST_ID.test(sent) ? sent : randomUUID();
+}
+
 /** The span of an HTTP request: its trace id is in every log line of the request; its jobs continue it. */
 export function requestSpan(request: FastifyRequest): Span | undefined {
   return spans.get(request.raw);
@@ -42,9 +48,8 @@ class RequestLog extends LogController {
 }
 
 /**
- * Request ids, traces and request logging, as Fastify options: the request id is the client's
- * X-Request-Id when it sent a usable one, else a new UUID; the trace continues the client's
- * `traceparent`, else starts. The per-request logger is made once, with both bound.
+ * Request ids, traces and request logging, as Fastify options: the request id is `requestIdOf`;
+ * the trace continues the client's `traceparent`, else starts. The per-request logger is made once, with both bound.
  */
 export function tracingOptions(
   tracer: Tracer,
@@ -52,10 +57,7 @@ export function tracingOptions(
 ): Pick<FastifyServerOptions, 'genReqId' | 'childLoggerFactory' | 'logController'> {
   return {
     logController: new RequestLog(quiet),
-    genReqId: (raw) => {
-      const sent = raw.headers['x-request-id'];
-      return typeof sent === 'string' && CLIENT_REQUEST_ID.test(sent) ? sent : randomUUID();
-    },
+    genReqId: requestIdOf,
     childLoggerFactory(logger, bindings, options, raw) {
       const span = tracer.start('HTTP request', parseTraceparent(raw.headers[TRACEPARENT]));
       spans.set(raw, span);
