@@ -2288,7 +2288,7 @@ export interface operations {
                     "application/json": components["schemas"]["Submission"];
                 };
             };
-            /** @description Accepted: the request is stored and queued; Location names it */
+            /** @description Accepted: the request is stored, and its job is sent right after; Location names it */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -2443,7 +2443,7 @@ export interface operations {
                     "application/json": components["schemas"]["Submission"];
                 };
             };
-            /** @description Accepted: the request is stored and queued; Location names it */
+            /** @description Accepted: the request is stored, and its job is sent right after; Location names it */
             202: {
                 headers: {
                     [name: string]: unknown;
