@@ -197,6 +197,14 @@ describe('a user classifies chest X-rays through gateway, inference and results'
     );
     expect(other.status).toBe(409);
     expect(other.body.message).toMatch(/already used for another image/);
+    // The callback is part of what was asked: another URL under the same key is not a repeat.
+    const rehooked = await alice.post(
+      `/v1/datasets/${datasetId}/classifications?callback_url=${encodeURIComponent('http://127.0.0.1:9/hook')}`,
+      imageForm(image),
+      { 'idempotency-key': 'scan-42' },
+    );
+    expect(rehooked.status).toBe(409);
+    expect(rehooked.body.message).toMatch(/callback_url/);
   });
 
   it('publishes an OpenAPI document of the API', async () => {

@@ -104,8 +104,8 @@ export const IdempotencyHeaders = Type.Object({
   'Idempotency-Key': Type.Optional(
     Type.String({
       description:
-        "1-200 characters, e.g. the image's SHA-256: a retry with the same key, image and model answers 200 with " +
-        'the first request instead of submitting another; the same key with another image or model is a 409',
+        "1-200 characters, e.g. the image's SHA-256: a retry with the same key, image, model and callback_url " +
+        'answers 200 with the first request instead of submitting another; the same key with another of them is a 409',
       examples: ['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'],
     }),
   ),

@@ -11,6 +11,8 @@ export const idempotencyRecordSchema = new Schema(
     request: { type: Schema.Types.ObjectId, required: true },
     model: { type: Schema.Types.ObjectId, required: true },
     image_sha256: { type: String, required: true },
+    // The submission's callback_url (null: none). Absent on claims made before it was recorded.
+    callback_url: { type: String, default: null },
     created_at: { type: Date, required: true },
   },
   { collection: 'idempotency_records' },

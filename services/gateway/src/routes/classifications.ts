@@ -188,7 +188,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     if (idempotencyKey) {
       // The claim comes first and its primary key decides: one insert, a read only on a repeat.
       claimId = idempotencyRecordId(userId, idempotencyKey);
-      const earlier = await claimIdempotencyKey(claimId, requestId, model._id, sha256, idempotencyKey);
+      const earlier = await claimIdempotencyKey(claimId, requestId, model._id, sha256, callbackUrl, idempotencyKey);
       if (earlier.request) return { status: 200, request: earlier.request };
       // The earlier submission stopped between its claim and its record: finish it under its id.
       requestId = earlier.requestId;
@@ -241,13 +241,14 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
 
   /**
    * Claims an Idempotency-Key for a new request. On a repeat, answers the earlier request (409
-   * when it asked for another image or model), or its id when it was never stored.
+   * when it asked for another image, model or callback_url), or its id when it was never stored.
    */
   async function claimIdempotencyKey(
     claimId: string,
     requestId: Types.ObjectId,
     modelId: Types.ObjectId,
     sha256: string,
+    callbackUrl: string | null,
     idempotencyKey: string,
   ): Promise<{ request: RequestRecord | null; requestId: Types.ObjectId }> {
     try {
@@ -256,6 +257,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         request: requestId,
         model: modelId,
         image_sha256: sha256,
+        callback_url: callbackUrl,
         created_at: requests.now(),
       });
       return { request: null, requestId };
@@ -264,8 +266,9 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     }
     const claim = await IdempotencyRecord.findById(claimId).lean();
     if (!claim) throw unavailable('the Idempotency-Key is being released; retry in a moment');
-    if (!claim.model.equals(modelId) || claim.image_sha256 !== sha256) {
-      throw conflict(`Idempotency-Key '${idempotencyKey}' was already used for another image or model`);
+    const sameCallback = claim.callback_url === undefined || claim.callback_url === callbackUrl;
+    if (!claim.model.equals(modelId) || claim.image_sha256 !== sha256 || !sameCallback) {
+      throw conflict(`Idempotency-Key '${idempotencyKey}' was already used for another image, model or callback_url`);
     }
     return { request: await requests.get(claim.request), requestId: claim.request };
   }
