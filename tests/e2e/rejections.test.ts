@@ -127,6 +127,10 @@ describe('bad input gets a 4xx that says what is wrong and leaves nothing behind
       const response = await submit(await renderSample('dark', { width: 300, height: 300 }));
       expect(response.status).toBe(422);
       expect(response.body.message).toMatch(/differs from this dataset's 200:100/);
+      // The tolerance it was checked with is the one the dataset states (RATIO_TOLERANCE, 1%).
+      const dataset = await bob.get<{ ratio_tolerance: number }>(`/v1/datasets/${datasetId}`);
+      expect(dataset.body.ratio_tolerance).toBe(0.01);
+      expect(response.body.message).toMatch(/the tolerance is 1\.00%/);
       await noRequests();
     });
 

@@ -265,10 +265,13 @@ describe('the web page in a browser', () => {
   });
 
   it('checks the dataset’s rules in the browser as the gateway does, to its words', async () => {
-    const dataset = (width: number, height: number, ratio: boolean) => ({
+    // As the API answers a dataset: the tolerance is the gateway's RATIO_TOLERANCE.
+    const defaultTolerance = GatewayConfigSchema.properties.RATIO_TOLERANCE.default as number;
+    const dataset = (width: number, height: number, ratio: boolean, tolerance = defaultTolerance) => ({
       img_width: width,
       img_height: height,
       maintain_ratio: ratio,
+      ratio_tolerance: tolerance,
     });
     const cases: [number, number, ReturnType<typeof dataset>][] = [
       [64, 64, dataset(64, 64, false)],
@@ -276,16 +279,16 @@ describe('the web page in a browser', () => {
       [640, 63, dataset(64, 64, true)],
       [200, 100, dataset(64, 64, true)],
       [1300, 1024, dataset(1280, 1024, true)], // 1.56% off
+      [1300, 1024, dataset(1280, 1024, true, 0.02)], // 1.56% off, within a gateway's 2%
       [1290, 1024, dataset(1280, 1024, true)], // 0.78% off
       [4000, 3000, dataset(1024, 768, true)],
     ];
-    const tolerance = GatewayConfigSchema.properties.RATIO_TOLERANCE.default as number;
     const expected = cases.map(([width, height, d]) =>
       imageRuleViolation(width, height, {
         minWidth: d.img_width,
         minHeight: d.img_height,
         maintainRatio: d.maintain_ratio,
-        ratioTolerance: tolerance,
+        ratioTolerance: d.ratio_tolerance,
         maxPixels: Infinity,
         maxDecodedBytes: Infinity,
       }),

@@ -349,8 +349,10 @@ export interface components {
             img_width: number;
             /** @description minimum height of a submitted image, in pixels */
             img_height: number;
-            /** @description images must have the ratio img_width:img_height (within 1%) */
+            /** @description images must have the ratio img_width:img_height, within ratio_tolerance */
             maintain_ratio: boolean;
+            /** @description how far an image's ratio may differ from img_width:img_height when maintain_ratio is set, as a fraction of it (0.01: 1%); the gateway's RATIO_TOLERANCE, the same for every dataset */
+            ratio_tolerance: number;
             /** @enum {string} */
             visibility: "private" | "public";
             default_model: string | null;

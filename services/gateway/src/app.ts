@@ -202,7 +202,7 @@ export async function buildApp(deps: GatewayDeps, options: FastifyServerOptions 
           metadata.clear();
       });
       await v1.register(usersRoutes, { db: deps.db, webhookSigningKey: config.WEBHOOK_SIGNING_KEY });
-      await v1.register(datasetsRoutes, { db: deps.db });
+      await v1.register(datasetsRoutes, { db: deps.db, ratioTolerance: config.RATIO_TOLERANCE });
       await v1.register(modelsRoutes, {
         db: deps.db,
         store: deps.store,

@@ -219,7 +219,14 @@ export const Dataset = Type.Object(
     description: Type.String(),
     img_width: Type.Integer({ description: 'minimum width of a submitted image, in pixels' }),
     img_height: Type.Integer({ description: 'minimum height of a submitted image, in pixels' }),
-    maintain_ratio: Type.Boolean({ description: 'images must have the ratio img_width:img_height (within 1%)' }),
+    maintain_ratio: Type.Boolean({
+      description: 'images must have the ratio img_width:img_height, within ratio_tolerance',
+    }),
+    ratio_tolerance: Type.Number({
+      description:
+        "how far an image's ratio may differ from img_width:img_height when maintain_ratio is set, " +
+        "as a fraction of it (0.01: 1%); the gateway's RATIO_TOLERANCE, the same for every dataset",
+    }),
     visibility: OneOf(['private', 'public']),
     default_model: Nullable(ObjectIdParam),
     created_at: Type.Optional(DateTime),

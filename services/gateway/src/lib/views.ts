@@ -9,20 +9,24 @@ export function userView(user: { _id: Id; username: string; is_admin: boolean; c
   return { id: String(user._id), username: user.username, is_admin: user.is_admin, created_at: user.created_at };
 }
 
-export function datasetView(d: {
-  _id: Id;
-  owner: Id;
-  name: string;
-  display_name: string;
-  description?: string | null;
-  img_width: number;
-  img_height: number;
-  maintain_ratio: boolean;
-  visibility?: string | null;
-  default_model?: Id | null;
-  created_at?: Date;
-  updated_at?: Date;
-}) {
+/** A dataset, with the ratio tolerance this gateway applies to it (RATIO_TOLERANCE). */
+export function datasetView(
+  d: {
+    _id: Id;
+    owner: Id;
+    name: string;
+    display_name: string;
+    description?: string | null;
+    img_width: number;
+    img_height: number;
+    maintain_ratio: boolean;
+    visibility?: string | null;
+    default_model?: Id | null;
+    created_at?: Date;
+    updated_at?: Date;
+  },
+  ratioTolerance: number,
+) {
   return {
     id: String(d._id),
     owner: String(d.owner),
@@ -32,6 +36,7 @@ export function datasetView(d: {
     img_width: d.img_width,
     img_height: d.img_height,
     maintain_ratio: d.maintain_ratio,
+    ratio_tolerance: ratioTolerance,
     visibility: d.visibility ?? 'private',
     default_model: d.default_model ? String(d.default_model) : null,
     created_at: d.created_at,

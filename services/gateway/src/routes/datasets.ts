@@ -15,7 +15,11 @@ import {
   UpdateDatasetBody,
 } from '../schemas';
 
-export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
+export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database; ratioTolerance: number }> = async (
+  app,
+  { db, ratioTolerance },
+) => {
+  const view = (dataset: Parameters<typeof datasetView>[0]) => datasetView(dataset, ratioTolerance);
   const { Dataset, ClassifierModel } = db.models;
 
   app.post(
@@ -49,7 +53,7 @@ export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
         return reply
           .code(201)
           .header('location', `/v1/datasets/${String(dataset._id)}`)
-          .send(datasetView(dataset.toObject()));
+          .send(view(dataset.toObject()));
       } catch (error) {
         if (isDuplicateKeyError(error)) throw conflict(`you already have a dataset named '${body.name}'`);
         throw error;
@@ -75,7 +79,7 @@ export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
         .sort({ _id: -1 })
         .limit(request.query.limit)
         .lean();
-      return { items: items.map(datasetView), next: paging.next(items) };
+      return { items: items.map(view), next: paging.next(items) };
     },
   );
 
@@ -92,7 +96,7 @@ export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
     },
     async (request) => {
       const { userId } = requireUser(request);
-      return datasetView(await loadDataset(db, request.params.id, userId, 'read'));
+      return view(await loadDataset(db, request.params.id, userId, 'read'));
     },
   );
 
@@ -116,7 +120,7 @@ export const datasetsRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
       const dataset = await loadDataset(db, request.params.id, userId, 'write');
       try {
         const updated = await Dataset.findByIdAndUpdate(dataset._id, { $set: request.body }, { new: true }).lean();
-        return datasetView(updated ?? dataset);
+        return view(updated ?? dataset);
       } catch (error) {
         if (isDuplicateKeyError(error))
           throw conflict(`you already have a dataset named '${String(request.body.name)}'`);

@@ -1,24 +1,21 @@
 // What the page checks in the browser before it sends an image, with the same rules and words
 // as the gateway (services/gateway/src/lib/image-rules.ts), and the Idempotency-Key of a file.
 
-/**
- * The ratio tolerance the OpenAPI document states for maintain_ratio ("within 1%"); the gateway's
- * RATIO_TOLERANCE may differ, and its own check is the one that decides.
- */
-export const RATIO_TOLERANCE = 0.01;
-
 /** The dataset's rules, in words, for the page to show before anything is sent. */
 export function describeRules(dataset) {
   const size = `at least ${dataset.img_width}×${dataset.img_height} pixels`;
   const ratio = dataset.maintain_ratio
-    ? `, in the ratio ${dataset.img_width}:${dataset.img_height} (within ${RATIO_TOLERANCE * 100}%)`
+    ? `, in the ratio ${dataset.img_width}:${dataset.img_height} (within ${dataset.ratio_tolerance * 100}%)`
     : '';
   return `PNG or JPEG, ${size}${ratio}.`;
 }
 
-/** What is wrong with an image of this size for the dataset, or null: the gateway's rule and message. */
+/**
+ * What is wrong with an image of this size for the dataset, or null: the gateway's rule and
+ * message, with the tolerance the gateway states on the dataset.
+ */
 export function ruleViolation(width, height, dataset) {
-  const { img_width: minWidth, img_height: minHeight } = dataset;
+  const { img_width: minWidth, img_height: minHeight, ratio_tolerance: tolerance } = dataset;
   if (width < minWidth || height < minHeight) {
     return `image is ${width}x${height}; this dataset needs at least ${minWidth}x${minHeight}`;
   }
@@ -26,11 +23,11 @@ export function ruleViolation(width, height, dataset) {
     const expected = minWidth / minHeight;
     const actual = width / height;
     const off = Math.abs(actual - expected) / expected;
-    if (off > RATIO_TOLERANCE) {
+    if (off > tolerance) {
       return (
         `image ratio ${width}:${height} (${actual.toFixed(4)}) differs from this dataset's ` +
         `${minWidth}:${minHeight} (${expected.toFixed(4)}) by ${(off * 100).toFixed(2)}%; ` +
-        `the tolerance is ${(RATIO_TOLERANCE * 100).toFixed(2)}%`
+        `the tolerance is ${(tolerance * 100).toFixed(2)}%`
       );
     }
   }
