@@ -1,7 +1,11 @@
 // Issue 9, item 5: a request may carry callback_url; when it ends, the gateway POSTs its outcome,
 // signed with the submitter's secret, at least once, with retries, the attempts shown on the
 // request, and an SSRF guard. A receiver started here gets exactly the outcomes of its requests.
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { resolve } from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
 import { buildDemoModel, renderSample } from '@cxr/demo-model';
 import {
   CxrApiError,
@@ -9,12 +13,24 @@ import {
   succeed,
   verifyWebhookSignature,
   WebhookSignatureError,
-  type ClassificationRequest,
+  type WebhookEvent,
 } from '@cxr/client';
 import { startSystem, type System } from '../support/system';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(180_000);
+
+/** The committed OpenAPI document (the contract test keeps it the one the gateway serves). */
+const openapi = JSON.parse(
+  readFileSync(resolve(__dirname, '..', '..', 'services', 'gateway', 'openapi.json'), 'utf8'),
+) as { webhooks: Record<string, { post: { requestBody: { content: Record<string, unknown> } } }> };
+/** The webhook body as that document describes it. */
+const validateEvent = (() => {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addSchema(openapi, 'openapi.json');
+  return ajv.compile<WebhookEvent>({ $ref: 'openapi.json#/components/schemas/WebhookEvent' });
+})();
 
 interface Delivery {
   path: string;
@@ -159,7 +175,12 @@ describe('webhooks', () => {
       await expect(
         verifyWebhookSignature({ secret, header, body: delivery.body, toleranceSeconds: 300 }),
       ).resolves.toEqual(expect.any(Number));
-      const payload = JSON.parse(delivery.body) as { type: string; request: ClassificationRequest };
+      const payload = JSON.parse(delivery.body) as WebhookEvent;
+      // What the OpenAPI document's webhooks section says is sent.
+      expect(openapi.webhooks.classificationEnded?.post.requestBody.content['application/json']).toEqual({
+        schema: { $ref: '#/components/schemas/WebhookEvent' },
+      });
+      expect(validateEvent(payload) ? [] : validateEvent.errors).toEqual([]);
       expect(payload.request.id).toBe(id);
       expect(payload.type).toBe(`classification.${payload.request.state}`);
       expect(payload.request).not.toHaveProperty('webhook');

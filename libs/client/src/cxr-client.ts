@@ -8,6 +8,8 @@ export type Schemas = components['schemas'];
 export type Submission = Schemas['Submission'];
 export type ClassificationRequest = Schemas['ClassificationRequest'];
 export type Model = Schemas['Model'];
+/** The body of a webhook (the OpenAPI document's `webhooks.classificationEnded`). */
+export type WebhookEvent = Schemas['WebhookEvent'];
 export type InputSpec = Model['input_spec'];
 
 /** An answer of the API that is not a success: its status, error code (IMAGE_RULES, NOT_FOUND…) and message. */

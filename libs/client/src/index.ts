@@ -9,6 +9,7 @@ export type {
   Model,
   Schemas,
   Submission,
+  WebhookEvent,
 } from './cxr-client';
 export type { components, operations, paths } from './schema';
 export { Client, createUser, imageForm, modelForm } from './raw-client';

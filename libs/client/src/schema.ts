@@ -290,7 +290,28 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    classificationEnded: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A request with a callback_url ended
+         * @description POSTed to the `callback_url` given at submission once the request is classified or failed. At least once: deduplicate by `CXR-Request-Id`. Check `CXR-Signature` (`verifyWebhookSignature` in @cxr/client does): `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, keyed with the submitter's secret from `GET /v1/users/me/webhook-secret`, and refuse an old `t`. Any answer but 2xx within WEBHOOK_TIMEOUT_SECONDS is tried again, backing off, for WEBHOOK_RETRY_SECONDS; redirects are not followed.
+         */
+        post: operations["classificationEnded"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /**
@@ -591,6 +612,67 @@ export interface components {
             signature_header: string;
             /** @description what is signed */
             scheme: string;
+        };
+        WebhookEvent: {
+            /**
+             * @description classification.<the final state>
+             * @enum {string}
+             */
+            type: "classification.classified" | "classification.failed";
+            /** @description as GET /v1/classifications/{id} answers it, without `webhook` (which each attempt changes) */
+            request: {
+                /** @description a 24-character hex id */
+                id: string;
+                /**
+                 * @description queued: waiting for a worker; assigned: a worker has it; classified and failed are final
+                 * @enum {string}
+                 */
+                state: "queued" | "assigned" | "classified" | "failed";
+                /** @description a 24-character hex id */
+                dataset: string;
+                /** @description a 24-character hex id */
+                model: string;
+                /** @description a 24-character hex id */
+                submitter: string;
+                priority: number;
+                image: {
+                    /** @enum {string} */
+                    format: "png" | "jpeg";
+                    width: number;
+                    height: number;
+                    /** @description bytes */
+                    size: number;
+                    /** @description SHA-256, hex */
+                    sha256: string;
+                };
+                result: {
+                    label: string;
+                    score: number;
+                    scores: {
+                        label: string;
+                        score: number;
+                    }[];
+                } | null;
+                /** @description why a failed request failed */
+                errors: {
+                    code: string;
+                    message: string;
+                }[];
+                worker: string | null;
+                /** @description deliveries reported by workers */
+                attempts: number;
+                /** @description times its job was sent to the queue */
+                dispatches: number;
+                /** @description milliseconds per step, from the worker */
+                timings: {
+                    [key: string]: number;
+                };
+                /** Format: date-time */
+                created_at: string;
+                dispatched_at: string | null;
+                assigned_on: string | null;
+                completed_at: string | null;
+            };
         };
     };
     responses: never;
@@ -2710,6 +2792,42 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ApiError"];
                 };
+            };
+        };
+    };
+    classificationEnded: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description when it was signed and the signature of "<t>.<body>" */
+                "CXR-Signature": string;
+                /** @description the request that ended: the same on every attempt */
+                "CXR-Request-Id": string;
+                /** @description 1 for the first attempt */
+                "CXR-Delivery-Attempt": number;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description received: nothing more is sent for this request */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not received: tried again later */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -125,6 +125,53 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
     ],
     components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'cxr_<id>_<secret>' } } },
     security: [{ apiKey: [] }],
+    webhooks: {
+      classificationEnded: {
+        post: {
+          operationId: 'classificationEnded',
+          summary: 'A request with a callback_url ended',
+          description:
+            'POSTed to the `callback_url` given at submission once the request is classified or failed. ' +
+            'At least once: deduplicate by `CXR-Request-Id`. Check `CXR-Signature` (`verifyWebhookSignature` in ' +
+            '@cxr/client does): `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, keyed with the ' +
+            "submitter's secret from `GET /v1/users/me/webhook-secret`, and refuse an old `t`. Any answer " +
+            'but 2xx within WEBHOOK_TIMEOUT_SECONDS is tried again, backing off, for WEBHOOK_RETRY_SECONDS; ' +
+            'redirects are not followed.',
+          security: [],
+          parameters: [
+            {
+              name: 'CXR-Signature',
+              in: 'header',
+              required: true,
+              description: 'when it was signed and the signature of "<t>.<body>"',
+              schema: { type: 'string', pattern: '^t=\\d+,v1=[0-9a-f]{64}$' },
+            },
+            {
+              name: 'CXR-Request-Id',
+              in: 'header',
+              required: true,
+              description: 'the request that ended: the same on every attempt',
+              schema: { type: 'string' },
+            },
+            {
+              name: 'CXR-Delivery-Attempt',
+              in: 'header',
+              required: true,
+              description: '1 for the first attempt',
+              schema: { type: 'integer', minimum: 1 },
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/WebhookEvent' } } },
+          },
+          responses: {
+            '2XX': { description: 'received: nothing more is sent for this request' },
+            default: { description: 'not received: tried again later' },
+          },
+        },
+      },
+    },
   },
   refResolver: {
     buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),

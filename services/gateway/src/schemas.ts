@@ -418,6 +418,18 @@ export const ClassificationPage = Type.Object(
 );
 
 /** The named schemas of the answers: registered once (app.addSchema), referenced by $id, components in the document. */
+/** What a webhook POSTs when its request ends: the event, and the request as the API shows it, less its delivery. */
+export const WebhookEvent = Type.Object(
+  {
+    type: OneOf(['classification.classified', 'classification.failed'], 'classification.<the final state>'),
+    request: Type.Object(Type.Omit(ClassificationRequest, ['webhook']).properties, {
+      additionalProperties: false,
+      description: 'as GET /v1/classifications/{id} answers it, without `webhook` (which each attempt changes)',
+    }),
+  },
+  { $id: 'WebhookEvent', additionalProperties: false },
+);
+
 export const RESPONSE_SCHEMAS = [
   ApiError,
   User,
@@ -432,4 +444,5 @@ export const RESPONSE_SCHEMAS = [
   ClassificationRequest,
   ClassificationPage,
   WebhookSecret,
+  WebhookEvent,
 ];
