@@ -2363,7 +2363,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The earlier request with this Idempotency-Key, image and model */
+            /** @description The earlier request with this Idempotency-Key, image, model and callback_url */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2518,7 +2518,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The earlier request with this Idempotency-Key, image and model */
+            /** @description The earlier request with this Idempotency-Key, image, model and callback_url */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -80,7 +80,7 @@ const SUBMISSION_ERRORS: ErrorCode[] = [
 const SUBMISSION_DESCRIPTION =
   "multipart/form-data with the PNG or JPEG in the file field 'image'. Answers 202 with the request id; an Idempotency-Key header makes retries safe.";
 const SUBMISSION_RESPONSES: Responses = {
-  200: answer(Submission, 'The earlier request with this Idempotency-Key, image and model'),
+  200: answer(Submission, 'The earlier request with this Idempotency-Key, image, model and callback_url'),
   202: answer(Submission, 'Accepted: the request is stored, and its job is sent right after; Location names it'),
   ...errorResponses(...SUBMISSION_ERRORS),
 };
