@@ -141,6 +141,8 @@ export async function startSystem(
       // Its default follows the cores (8 on a 2-core runner) and some tests send a dozen at once;
       // shedding has its own tests (tests/e2e/overload.test.ts), which set it.
       MAX_SUBMISSIONS_IN_FLIGHT: '32',
+      // Enough to run the warm-up at every start, not to slow the many restarts down.
+      WARM_UP_REQUESTS: '100',
       WEBHOOK_SIGNING_KEY: webhookSigningKey,
       // Webhook receivers of tests listen on this machine; retries come quickly.
       WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8',

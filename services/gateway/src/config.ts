@@ -48,6 +48,16 @@ export const GatewayConfigSchema = Type.Object({
     default: DEFAULT_SUBMISSIONS_IN_FLIGHT,
     description: 'an integer from 0 to 10000',
   }),
+  /**
+   * Shed submissions the gateway answers to itself, over loopback on a server of its own, before
+   * it listens: a flood then meets compiled code (README "Load shedding"). 0: none.
+   */
+  WARM_UP_REQUESTS: Type.Integer({
+    minimum: 0,
+    maximum: 100_000,
+    default: 3000,
+    description: 'an integer from 0 to 100000',
+  }),
   /** Bytes an image may take decoded (pixels × channels × bytes per sample): 256 MiB holds a 16-bit 8192² grey radiograph or an 8-bit RGB 9000²; a 7000² 16-bit RGBA (392 MB) is refused. */
   MAX_IMAGE_DECODED_BYTES: env.positiveInt(256 * 1024 * 1024),
   /** Relative tolerance of the dataset ratio rule: |r_image − r_dataset| / r_dataset. */

@@ -14,6 +14,8 @@ import { Dispatcher } from './dispatch/dispatcher';
 import { Sweeper } from './dispatch/sweeper';
 import { UnsentJobs } from './dispatch/unsent-jobs';
 import { webhookMetrics } from './metrics';
+import { warmUpShedding } from './lib/warm-up';
+import { requestIdOf } from './tracing';
 import { AddressGuard } from './webhooks/address-guard';
 import { WebhookDeliverer } from './webhooks/deliverer';
 
@@ -104,6 +106,10 @@ void runService('gateway', logger, async (fail, defer) => {
       trustProxy: false,
     },
   );
+  if (cfg.WARM_UP_REQUESTS > 0) {
+    const warm = await warmUpShedding(cfg.WARM_UP_REQUESTS, requestIdOf);
+    logger.info({ shed: warm.shed, ms: Math.round(warm.ms) }, 'shedding warmed up before listening');
+  }
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   defer(() => app.close());
   backlog.start();
