@@ -417,7 +417,6 @@ export const ClassificationPage = Type.Object(
   { $id: 'ClassificationPage', additionalProperties: false },
 );
 
-/** The named schemas of the answers: registered once (app.addSchema), referenced by $id, components in the document. */
 /** What a webhook POSTs when its request ends: the event, and the request as the API shows it, less its delivery. */
 export const WebhookEvent = Type.Object(
   {
@@ -430,6 +429,7 @@ export const WebhookEvent = Type.Object(
   { $id: 'WebhookEvent', additionalProperties: false },
 );
 
+/** The named schemas of the answers: registered once (app.addSchema), referenced by $id, components in the document. */
 export const RESPONSE_SCHEMAS = [
   ApiError,
   User,
