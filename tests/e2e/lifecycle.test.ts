@@ -16,7 +16,8 @@ function runService(name: string, env: Record<string, string>): Promise<{ code: 
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.once('exit', (code) => done({ code, output }));
+    // 'close', not 'exit': the output's last lines may still be in the pipes at 'exit'.
+    child.once('close', (code) => done({ code, output }));
   });
 }
 

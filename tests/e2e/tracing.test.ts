@@ -56,8 +56,13 @@ describe('one request is followed by its trace id from the gateway through infer
       10_000,
     );
     expect(results.every((l) => l.requestId === id)).toBe(true);
-    const inference = ofTrace('inference');
-    expect(inference.map((l) => l.msg)).toContain('job classified');
+    // Its own pipe and log file: it may come after the results service's line.
+    const inference = await waitFor(
+      'the job classified under the trace id',
+      () => ofTrace('inference'),
+      (lines) => lines.some((l) => l.msg === 'job classified'),
+      10_000,
+    );
     expect(inference.every((l) => l.requestId === id)).toBe(true);
     // The gateway's line of the request (one, when it is answered) carries it too, with the
     // request id the client chose, its method, route and status.

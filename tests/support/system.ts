@@ -184,9 +184,12 @@ export async function startSystem(
         env: { ...common, ...perService[name], ...extraEnv },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.stdout?.pipe(out, { end: false });
+      child.stderr?.pipe(out, { end: false });
+      // 'close' comes after the child's output has ended, and the log file is flushed before the
+      // exit is reported: a test reading the log after a kill sees the last lines ('exit' can
+      // come before them).
+      const exited = new Promise<number | null>((r) => child.once('close', (code) => out.end(() => r(code))));
       const entry = { child, port: ports[name], exited };
       running.set(name, entry);
       await waitForHealth(system.healthUrl(name), entry, name, logFile);
