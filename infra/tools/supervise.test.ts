@@ -8,7 +8,8 @@ jest.setTimeout(30_000);
 
 const script = resolve(__dirname, 'supervise.ts');
 const idle = 'setInterval(() => {}, 1000)';
-const stubborn = "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); setInterval(() => {}, 1000)";
+const stubborn =
+  "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); console.log('handler ready'); setInterval(() => {}, 1000)";
 
 async function until<T>(read: () => T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -113,8 +114,8 @@ describe('supervise.ts', () => {
   it('SIGKILLs a child that ignores SIGTERM once the grace period is over', async () => {
     startSupervisor(stubborn);
     const pid = await until(childPid, 'the child');
-    await until(() => (output.includes('started') ? true : undefined), 'the start line');
-    await new Promise((r) => setTimeout(r, 300)); // let the child install its SIGTERM handler
+    // The child says when its SIGTERM handler is in place (the supervisor's start line comes earlier).
+    await until(() => (output.includes('handler ready') ? true : undefined), "the child's SIGTERM handler");
     supervisor.kill('SIGTERM');
     expect(await exited()).toBe(0);
     expect(alive(pid)).toBe(false);

@@ -1,6 +1,9 @@
 import { isDuplicateKeyError, Types } from '@cxr/db';
 import { createTestDatabase, type TestDatabase } from '../support/stack';
 
+// Real servers: jest's 5 s default is too short for a slow or loaded machine.
+jest.setTimeout(60_000);
+
 describe('MongoDB protocol server through mongoose', () => {
   let t: TestDatabase;
   beforeAll(async () => {

@@ -3,6 +3,9 @@ import { Readable } from 'node:stream';
 import { ObjectNotFoundError, ObjectTooLargeError } from '@cxr/storage';
 import { createTestBucket, type TestBucket } from '../support/stack';
 
+// Real servers: jest's 5 s default is too short for a slow or loaded machine.
+jest.setTimeout(60_000);
+
 function chunkedStream(total: number, chunk: number, hash: ReturnType<typeof createHash>): Readable {
   let sent = 0;
   return new Readable({

@@ -13,6 +13,9 @@ import {
   type SpanEnd,
 } from './index';
 
+// One test starts a Node process with tsx and waits for its export: seconds on a loaded machine.
+jest.setTimeout(30_000);
+
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
 

@@ -15,6 +15,8 @@ async function serve(gate: SubmissionGate) {
   const held: ServerResponse[] = [];
   const sheds: { shed: Shed; route: string }[] = [];
   let closing = false;
+  // The tests send one request at a time: the one under way is told when `next` holds it.
+  let onHeld: (() => void) | undefined;
   const next = (request: IncomingMessage, response: ServerResponse) => {
     // What the router's hook does for a request the listener passed: admitted already, so admitted again.
     if (request.method === 'POST' && /\/classifications(\?|$)/.test(request.url ?? '')) {
@@ -22,6 +24,7 @@ async function serve(gate: SubmissionGate) {
     }
     request.resume();
     held.push(response);
+    onHeld?.();
   };
   const server: Server = createServer(
     gate.listener(
@@ -35,6 +38,7 @@ async function serve(gate: SubmissionGate) {
   const { port } = server.address() as AddressInfo;
   const send = (path: string, method = 'POST', headers: Record<string, string> = {}) =>
     new Promise<{ status: number; headers: Record<string, unknown>; body: string } | 'held'>((resolve, reject) => {
+      onHeld = () => resolve('held');
       const req = httpRequest({ host: '127.0.0.1', port, path, method, headers, agent: false });
       req.on('response', (response) => {
         let body = '';
@@ -43,8 +47,6 @@ async function serve(gate: SubmissionGate) {
       });
       req.on('error', reject);
       req.end(method === 'GET' ? undefined : 'x');
-      // Held by `next`: it never answers by itself.
-      setTimeout(() => resolve('held'), 300);
     });
   return {
     send,
