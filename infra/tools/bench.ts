@@ -28,7 +28,7 @@ import { formatCeiling, prepareInputs, runCeiling, TOLERANCE, type BenchInputs }
 import { readEnvFile } from './env-file';
 import { fillHistory, storedRequests } from './history';
 import { multipartFile, postBytes } from './http-upload';
-import { percentile } from './measure';
+import { percentile, serverTimings, stageMedians } from './measure';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -171,6 +171,8 @@ interface Submitted {
   ms: number;
   /** When the submission was answered 202, for a target that answers before it classifies. */
   acceptedMs: number | null;
+  /** The gateway's stages of the accepted submission (its Server-Timing header), for the system. */
+  gatewayStages: Map<string, number> | null;
   scores: { label: string; score: number }[];
   timings: Record<string, number>;
 }
@@ -296,6 +298,7 @@ async function main(): Promise<void> {
         return {
           ms: performance.now() - t0,
           acceptedMs,
+          gatewayStages: serverTimings(submitted.headers['server-timing']),
           scores: view.body.result?.scores ?? [],
           timings: view.body.timings,
         };
@@ -362,7 +365,13 @@ async function main(): Promise<void> {
             const answer = await postBytes(peerUrl, body, { 'content-type': contentType }, agent);
             if (answer.status !== 200) throw new Error(`peer: ${answer.status} ${answer.text}`);
             const { result } = JSON.parse(answer.text) as { result: { scores: { label: string; score: number }[] } };
-            return { ms: performance.now() - t0, acceptedMs: null, scores: result.scores, timings: {} };
+            return {
+              ms: performance.now() - t0,
+              acceptedMs: null,
+              gatewayStages: null,
+              scores: result.scores,
+              timings: {},
+            };
           },
         };
         await Promise.all(Array.from({ length: 8 }, (_, i) => celery.submit(i)));
@@ -382,6 +391,7 @@ async function main(): Promise<void> {
       const opsBefore = await subject.operations?.();
       const latencies: number[] = [];
       const acceptances: number[] = [];
+      const gatewayStages: Map<string, number>[] = [];
       const stages = new Map<string, number[]>();
       let mismatches = 0;
       let maxDelta = 0;
@@ -390,9 +400,10 @@ async function main(): Promise<void> {
       const worker = async () => {
         while (next < count) {
           const i = next++;
-          const { ms, acceptedMs, scores, timings } = await subject.submit(i);
+          const { ms, acceptedMs, gatewayStages: stagesOfSubmission, scores, timings } = await subject.submit(i);
           latencies.push(ms);
           if (acceptedMs !== null) acceptances.push(acceptedMs);
+          if (stagesOfSubmission) gatewayStages.push(stagesOfSubmission);
           const want = expected[i % distinct]!.scores;
           if (!matches(scores, want)) mismatches += 1;
           maxDelta = Math.max(maxDelta, scoreDelta(scores, want));
@@ -440,7 +451,8 @@ async function main(): Promise<void> {
           .map(([stage, values]) => `${stage.replace(/Ms$/, '')} ${percentile(values, 50).toFixed(1)}`)
           .join(', ');
         console.log(
-          `  stages, p50 ms: submission answered 202 after ${percentile(acceptances, 50).toFixed(1)}; in the worker ${stageLine} (batchSize in images)`,
+          `  stages, p50 ms: submission answered 202 after ${percentile(acceptances, 50).toFixed(1)} ` +
+            `(in the gateway: ${stageMedians(gatewayStages)}); in the worker ${stageLine} (batchSize in images)`,
         );
       }
       console.log(

@@ -1,7 +1,8 @@
 // A flood against the system `./cxr up` started: N submissions of the demo image, C at a time,
 // as fast as the gateway answers, from one API key and one address. Prints how many were
 // accepted (202) and shed (429 or 503, each with its Retry-After), the answer times (p50, p99,
-// max), then waits for every accepted request to end and prints each service's peak RSS
+// max) and the gateway's stages of the accepted ones (from their Server-Timing headers), then
+// waits for every accepted request to end and prints each service's peak RSS
 // (gateway, results, inference) over the flood and that drain. Exit code 1 when an answer was
 // neither of those, came without Retry-After when shed, or an accepted request did not end
 // classified.
@@ -17,13 +18,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { renderSample } from '@cxr/demo-model';
 import { multipartFile, postBytes } from './http-upload';
-import { percentile } from './measure';
+import { percentile, serverTimings, stageMedians } from './measure';
 
 interface Answer {
   status: number;
   ms: number;
   retryAfter: string | undefined;
   id: string | undefined;
+  /** The gateway's stages of an accepted submission (its Server-Timing header). */
+  stages: Map<string, number>;
 }
 
 async function main(): Promise<void> {
@@ -69,7 +72,8 @@ async function main(): Promise<void> {
       // not JSON: counted by its status
     }
     const retryAfter = response.headers['retry-after'];
-    return { status: response.status, ms: performance.now() - t0, retryAfter, id };
+    const stages = serverTimings(response.headers['server-timing']);
+    return { status: response.status, ms: performance.now() - t0, retryAfter, id, stages };
   };
 
   // Peak RSS of every service (gateway, results, inference-N), sampled every 100 ms.
@@ -101,7 +105,9 @@ async function main(): Promise<void> {
     Array.from({ length: concurrency }, async () => {
       while (next < total) {
         next += 1;
-        answers.push(await post().catch(() => ({ status: 0, ms: NaN, retryAfter: undefined, id: undefined })));
+        answers.push(
+          await post().catch(() => ({ status: 0, ms: NaN, retryAfter: undefined, id: undefined, stages: new Map() })),
+        );
       }
     }),
   );
@@ -133,6 +139,16 @@ async function main(): Promise<void> {
         .map((status) => `${status}: p99 ${percentile(timesOf(status), 99).toFixed(0)} ms`)
         .join(', ')})`,
   );
+  const taken = answers.filter((a) => a.status === 202 && Number.isFinite(a.ms));
+  if (taken.length > 0) {
+    // What an accepted submission's time was spent on in the gateway's router; the rest of its
+    // answer time is outside it (the kernel's accept queue, the connection, the answer's way back).
+    const slowest = taken.reduce((a, b) => (b.ms > a.ms ? b : a));
+    console.log(
+      `accepted, in the gateway (Server-Timing, ms): p50 ${stageMedians(taken.map((a) => a.stages))}; ` +
+        `the slowest answer (${slowest.ms.toFixed(0)} ms) ${stageMedians([slowest.stages])}`,
+    );
+  }
 
   // Every accepted request must end, classified.
   const ends = new Map<string, string>();

@@ -126,9 +126,19 @@ describe('a user classifies chest X-rays through gateway, inference and results'
       ).toBe('classified');
     }
     const image = await renderSample('striped', { width: 300, height: 300, format: 'jpeg', seed: 3 });
-    const response = await alice.post(`/v1/models/${modelId}/classifications`, imageForm(image, 'x.jpg'));
+    const sent = await fetch(`${system.gatewayUrl}/v1/models/${modelId}/classifications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice.apiKey!}` },
+      body: imageForm(image, 'x.jpg'),
+    });
+    const response = { status: sent.status, body: (await sent.json()) as { id: string } };
     expect(response.status).toBe(202);
-    const view = await alice.get<RequestView>(`/v1/classifications/${response.body.id as string}?wait=30`);
+    expect(sent.headers.get('location')).toBe(`/v1/classifications/${response.body.id}`);
+    // Where the submission's time went in the gateway, stage by stage, in milliseconds.
+    const stages = (sent.headers.get('server-timing') ?? '').split(', ').map((entry) => entry.split(';dur='));
+    expect(stages.map(([name]) => name)).toEqual(['auth', 'lookup', 'upload', 'check', 'store', 'record']);
+    for (const [, ms] of stages) expect(Number(ms)).toBeGreaterThanOrEqual(0);
+    const view = await alice.get<RequestView>(`/v1/classifications/${response.body.id}?wait=30`);
     expect(view.body.result?.label).toBe('striped');
 
     const list = await alice.get<{ items: { id: string; state: string; label: string }[] }>(

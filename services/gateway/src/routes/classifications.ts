@@ -21,6 +21,7 @@ import { page } from '../lib/paging';
 import { classificationView, publicState } from '../lib/views';
 import { IMAGE_HEAD_BYTES, inspectImage } from '../lib/image-check';
 import { MultipartReader } from '../lib/multipart';
+import { StageTimer } from '../lib/server-timing';
 import { SpooledUpload } from '../lib/upload-spool';
 import { requireUser } from '../plugins/auth';
 import { callbackUrlProblem, type AddressGuard } from '../webhooks/address-guard';
@@ -137,6 +138,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     dataset: Awaited<ReturnType<typeof loadDataset>>,
     model: JobTarget['model'] & { status: string },
     query: { priority?: number | undefined; callback_url?: string | undefined },
+    timing: StageTimer,
   ) {
     const { userId } = requireUser(request);
     if (model.status !== 'active') throw conflict('the model is retired; choose an active model');
@@ -150,9 +152,10 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     }
 
     const upload = await readImage(request);
+    timing.mark('upload');
     try {
       const submission = { priority: query.priority ?? 0, callbackUrl, idempotencyKey };
-      return await record(request, upload, dataset, model, userId, submission);
+      return await record(request, upload, dataset, model, userId, submission, timing);
     } finally {
       await upload.close();
     }
@@ -170,6 +173,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       callbackUrl,
       idempotencyKey,
     }: { priority: number; callbackUrl: string | null; idempotencyKey?: string },
+    timing: StageTimer,
   ) {
     // The header only (libvips on libuv's thread pool): cheap, and bounded by the submissions
     // admitted at once, so it waits in no queue of its own.
@@ -181,6 +185,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       maxPixels: options.maxImagePixels,
       maxDecodedBytes: options.maxImageDecodedBytes,
     });
+    timing.mark('check');
     const { sha256, size } = upload;
 
     let requestId = new Types.ObjectId();
@@ -189,6 +194,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       // The claim comes first and its primary key decides: one insert, a read only on a repeat.
       claimId = idempotencyRecordId(userId, idempotencyKey);
       const earlier = await claimIdempotencyKey(claimId, requestId, model._id, sha256, callbackUrl, idempotencyKey);
+      timing.mark('claim');
       if (earlier.request) return { status: 200, request: earlier.request };
       // The earlier submission stopped between its claim and its record: finish it under its id.
       requestId = earlier.requestId;
@@ -205,6 +211,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         metadata: { sha256 },
         sha256,
       });
+      timing.mark('store');
       created = await requests.create({
         _id: requestId,
         model: model._id,
@@ -218,6 +225,7 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
         tokens: [token.record],
         callback_url: callbackUrl,
       });
+      timing.mark('record');
     } catch (error) {
       const existing = await requests.get(requestId).catch(() => null);
       // Two retries of one interrupted submission raced to finish it; the first one's record is the answer.
@@ -273,6 +281,16 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     return { request: await requests.get(claim.request), requestId: claim.request };
   }
 
+  /**
+   * A submission's stage timer (its Server-Timing header), from when the router took it: the
+   * first stage, `auth`, is the router's hooks (admission, rate limits, the API key).
+   */
+  function arrived(elapsedMs: number): StageTimer {
+    const timing = new StageTimer(performance.now() - elapsedMs);
+    timing.mark('auth');
+    return timing;
+  }
+
   function accepted(outcome: { status: number; request: RequestRecord }) {
     const id = String(outcome.request._id);
     const self = `/v1/classifications/${id}`;
@@ -300,13 +318,19 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       config: { multipartForm: ImageForm },
     },
     async (request, reply) => {
+      const timing = arrived(reply.elapsedTime);
       const { userId } = requireUser(request);
       const dataset = await loadDataset(options.metadata, request.params.id, userId, 'read');
       if (!dataset.default_model) throw conflict('the dataset has no model yet; upload one first');
       const model = await options.metadata.model(String(dataset.default_model));
       if (!model) throw conflict("the dataset's default model is missing");
-      const answer = accepted(await submit(request, dataset, model, request.query));
-      return reply.code(answer.status).header('location', answer.location).send(answer.body);
+      timing.mark('lookup');
+      const answer = accepted(await submit(request, dataset, model, request.query, timing));
+      return reply
+        .code(answer.status)
+        .header('location', answer.location)
+        .header('server-timing', timing.header())
+        .send(answer.body);
     },
   );
 
@@ -327,10 +351,16 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       config: { multipartForm: ImageForm },
     },
     async (request, reply) => {
+      const timing = arrived(reply.elapsedTime);
       const { userId } = requireUser(request);
       const { model, dataset } = await loadModel(options.metadata, request.params.id, userId, 'read');
-      const answer = accepted(await submit(request, dataset, model, request.query));
-      return reply.code(answer.status).header('location', answer.location).send(answer.body);
+      timing.mark('lookup');
+      const answer = accepted(await submit(request, dataset, model, request.query, timing));
+      return reply
+        .code(answer.status)
+        .header('location', answer.location)
+        .header('server-timing', timing.header())
+        .send(answer.body);
     },
   );
 
