@@ -291,12 +291,13 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
     return timing;
   }
 
-  function accepted(outcome: { status: number; request: RequestRecord }) {
+  /** The answer to a taken submission: its status, headers (where it is, where the time went) and body. */
+  function accepted(outcome: { status: number; request: RequestRecord }, timing: StageTimer) {
     const id = String(outcome.request._id);
     const self = `/v1/classifications/${id}`;
     return {
       status: outcome.status,
-      location: self,
+      headers: { location: self, 'server-timing': timing.header() },
       body: { id, state: publicState(outcome.request.state), created_at: outcome.request.created_at, links: { self } },
     };
   }
@@ -325,12 +326,8 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       const model = await options.metadata.model(String(dataset.default_model));
       if (!model) throw conflict("the dataset's default model is missing");
       timing.mark('lookup');
-      const answer = accepted(await submit(request, dataset, model, request.query, timing));
-      return reply
-        .code(answer.status)
-        .header('location', answer.location)
-        .header('server-timing', timing.header())
-        .send(answer.body);
+      const answer = accepted(await submit(request, dataset, model, request.query, timing), timing);
+      return reply.code(answer.status).headers(answer.headers).send(answer.body);
     },
   );
 
@@ -355,12 +352,8 @@ export const classificationsRoutes: FastifyPluginAsyncTypebox<ClassificationsRou
       const { userId } = requireUser(request);
       const { model, dataset } = await loadModel(options.metadata, request.params.id, userId, 'read');
       timing.mark('lookup');
-      const answer = accepted(await submit(request, dataset, model, request.query, timing));
-      return reply
-        .code(answer.status)
-        .header('location', answer.location)
-        .header('server-timing', timing.header())
-        .send(answer.body);
+      const answer = accepted(await submit(request, dataset, model, request.query, timing), timing);
+      return reply.code(answer.status).headers(answer.headers).send(answer.body);
     },
   );
 
