@@ -4,11 +4,11 @@
 // validate against the schema declared for them: a success and at least one error each.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import Ajv2020 from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
+import type Ajv2020 from 'ajv/dist/2020';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { buildDemoModel, renderSample } from '@cxr/demo-model';
 import type * as Schemas from '../../services/gateway/src/schemas';
+import { openapiValidator } from '../support/openapi';
 import { startSystem, type System } from '../support/system';
 
 jest.setTimeout(180_000);
@@ -79,10 +79,7 @@ describe('the OpenAPI contract', () => {
   beforeAll(async () => {
     system = await startSystem();
     doc = (await (await fetch(`${system.gatewayUrl}/v1/openapi.json`)).json()) as Document;
-    ajv = new Ajv2020({ strict: false, allErrors: true });
-    addFormats(ajv);
-    ajv.addFormat('binary', true);
-    ajv.addSchema(doc, 'openapi.json');
+    ajv = openapiValidator(doc);
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const [method, operation] of Object.entries(methods)) {
         operations.set(operation.operationId, { method: method.toUpperCase(), path, operation });

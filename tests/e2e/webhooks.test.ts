@@ -4,8 +4,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { resolve } from 'node:path';
-import Ajv2020 from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
 import { buildDemoModel, renderSample } from '@cxr/demo-model';
 import {
   CxrApiError,
@@ -15,6 +13,7 @@ import {
   WebhookSignatureError,
   type WebhookEvent,
 } from '@cxr/client';
+import { openapiValidator } from '../support/openapi';
 import { startSystem, type System } from '../support/system';
 import { waitFor } from '../support/wait';
 
@@ -25,12 +24,9 @@ const openapi = JSON.parse(
   readFileSync(resolve(__dirname, '..', '..', 'services', 'gateway', 'openapi.json'), 'utf8'),
 ) as { webhooks: Record<string, { post: { requestBody: { content: Record<string, unknown> } } }> };
 /** The webhook body as that document describes it. */
-const validateEvent = (() => {
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  addFormats(ajv);
-  ajv.addSchema(openapi, 'openapi.json');
-  return ajv.compile<WebhookEvent>({ $ref: 'openapi.json#/components/schemas/WebhookEvent' });
-})();
+const validateEvent = openapiValidator(openapi).compile<WebhookEvent>({
+  $ref: 'openapi.json#/components/schemas/WebhookEvent',
+});
 
 interface Delivery {
   path: string;
