@@ -5,7 +5,7 @@
 # each image holds its service's bundle and only its production dependencies, installed from the
 # lock file (results has no sharp and no ONNX Runtime), runs as uid 1000 with NODE_ENV=production,
 # and reports healthy when GET /ready answers 200.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

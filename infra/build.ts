@@ -56,7 +56,7 @@ export async function buildDeployable(name: Deployable, outDir: string): Promise
     entryNames: '[name]',
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'cjs',
     sourcemap: true,
     // The workspace libraries resolve through tsconfig paths, to their TypeScript sources.

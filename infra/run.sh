@@ -148,8 +148,6 @@ ensure_slot() {
   local logfile="$SERVICES_DIR/$name.log"
   local common=(
     "PATH=$PATH" "HOME=$HOME" "LOG_LEVEL=${LOG_LEVEL:-info}" "HOST=127.0.0.1"
-    # The pinned SDK runs on Node 20; its notice that later releases need Node 22 is in the README.
-    "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true"
     "CXR_SLOT=$SERVICES_DIR/$name"
   )
   # 9>&-: the supervisor must not hold the services lock.
@@ -319,6 +317,8 @@ cmd_queue() {
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const q of JSON.parse(s))console.log(`${q.name.padEnd(18)} ready ${String(q.messages_ready??0).padStart(6)}  unacked ${String(q.messages_unacknowledged??0).padStart(6)}  consumers ${q.consumers??0}`)})'
 }
 
+# What starts services runs them on a supported Node.js (infra/deps.sh).
+case "${1:-}" in up | scale | autoscale) ensure_node ;; esac
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;

@@ -13,8 +13,7 @@ cd "$ROOT"
 source infra/deps.sh
 
 export CXR_STACK=test
-# The pinned AWS SDK runs on Node 20; its notice that later releases need Node 22 is in the README.
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+ensure_node
 ensure_npm_deps "$ROOT"
 # The projects asked for (--selectProjects, as jest reads it: the names up to the next option),
 # every one by default; the other arguments go to both jest runs, before --selectProjects, whose

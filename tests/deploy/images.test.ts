@@ -42,8 +42,10 @@ describe('the Dockerfile', () => {
   const stages = dockerfileStages();
   const arg = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
 
-  it('starts from a pinned Node 20 image', () => {
-    expect(arg).toMatch(/^node:20\.\d+\.\d+-bookworm-slim$/);
+  it('starts from a pinned Node image, the version the scripts run and test on (infra/deps.sh)', () => {
+    const pinned = /^CXR_NODE_VERSION=(\S+)$/m.exec(readFileSync(join(ROOT, 'infra/deps.sh'), 'utf8'))?.[1];
+    expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(arg).toBe(`node:${pinned}-bookworm-slim`);
   });
 
   it('compiles in a build stage, and runs the bundle as a numeric non-root user with NODE_ENV=production', () => {
