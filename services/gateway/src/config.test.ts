@@ -39,6 +39,7 @@ describe('loadGatewayConfig', () => {
       MAX_IMAGE_BYTES: 20 * 1024 * 1024,
       UPLOAD_MEMORY_BYTES: 4 * 1024 * 1024,
       WARM_UP_REQUESTS: 3000,
+      LISTEN_SOCKETS: 16,
       BODY_IDLE_SECONDS: 30,
       HEADERS_TIMEOUT_SECONDS: 20,
       MAX_IMAGE_PIXELS: 50_000_000,
@@ -152,6 +153,15 @@ describe('loadGatewayConfig', () => {
     const error = refusal({ ...required, [name]: value });
     expect(error.issues.map((i) => i.variable)).toEqual([name]);
     expect(error.issues[0]!.message).toContain(bound);
+  });
+
+  it('refuses more than one listening socket where Node cannot bind them to one port, saying why', () => {
+    expect(loadGatewayConfig({ ...required, LISTEN_SOCKETS: '4' }).LISTEN_SOCKETS).toBe(4);
+    expect(loadGatewayConfig({ ...required, LISTEN_SOCKETS: '1' }, false).LISTEN_SOCKETS).toBe(1);
+    expect(() => loadGatewayConfig({ ...required, LISTEN_SOCKETS: '4' }, false)).toThrow(
+      /LISTEN_SOCKETS more than 1 needs SO_REUSEPORT from Node 22\.12 or later on Linux/,
+    );
+    expect(() => loadGatewayConfig({ ...required, LISTEN_SOCKETS: '65' })).toThrow(/LISTEN_SOCKETS/);
   });
 
   it('names every bad variable at once', () => {

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { ConfigError, env, loadConfig } from '@cxr/config';
+import { reusePortSupported } from './lib/listen-sockets';
 import { parseNetworks } from './webhooks/address-guard';
 
 export const DEFAULT_SUBMISSIONS_IN_FLIGHT = 4 * availableParallelism();
@@ -58,6 +59,17 @@ export const GatewayConfigSchema = Type.Object({
     default: 3000,
     description: 'an integer from 0 to 100000',
   }),
+  /**
+   * Listening sockets on PORT (SO_REUSEPORT): the event loop accepts one new connection per socket
+   * per turn, so more sockets keep a burst of new connections from waiting seconds in the kernel's
+   * queue (README "Load shedding"). Above 1 only where Node can (Linux, Node 22.12 on).
+   */
+  LISTEN_SOCKETS: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: reusePortSupported() ? 16 : 1,
+    description: 'an integer from 1 to 64',
+  }),
   /** Bytes an image may take decoded (pixels × channels × bytes per sample): 256 MiB holds a 16-bit 8192² grey radiograph or an 8-bit RGB 9000²; a 7000² 16-bit RGBA (392 MB) is refused. */
   MAX_IMAGE_DECODED_BYTES: env.positiveInt(256 * 1024 * 1024),
   /** Relative tolerance of the dataset ratio rule: |r_image − r_dataset| / r_dataset. */
@@ -105,12 +117,24 @@ export const GatewayConfigSchema = Type.Object({
 });
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
 
-export function loadGatewayConfig(source: Record<string, string | undefined> = process.env): GatewayConfig {
+/** `canReusePort`: whether this Node can bind more than one socket to the port (a parameter for tests). */
+export function loadGatewayConfig(
+  source: Record<string, string | undefined> = process.env,
+  canReusePort: boolean = reusePortSupported(),
+): GatewayConfig {
   const config = loadConfig(GatewayConfigSchema, source);
   try {
     parseNetworks(config.WEBHOOK_ALLOWED_NETWORKS);
   } catch (error) {
     throw new ConfigError([{ variable: 'WEBHOOK_ALLOWED_NETWORKS', message: (error as Error).message }]);
+  }
+  if (config.LISTEN_SOCKETS > 1 && !canReusePort) {
+    throw new ConfigError([
+      {
+        variable: 'LISTEN_SOCKETS',
+        message: `more than 1 needs SO_REUSEPORT from Node 22.12 or later on Linux; this is Node ${process.versions.node} on ${process.platform}`,
+      },
+    ]);
   }
   return config;
 }

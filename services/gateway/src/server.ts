@@ -1,3 +1,5 @@
+import type { ListenOptions } from 'node:net';
+import type { FastifyListenOptions } from 'fastify';
 import { Broker, Topology } from '@cxr/broker';
 import { ClassificationRequests, connectDatabase } from '@cxr/db';
 import { configOrExit, runService } from '@cxr/lifecycle';
@@ -14,6 +16,7 @@ import { Dispatcher } from './dispatch/dispatcher';
 import { Sweeper } from './dispatch/sweeper';
 import { UnsentJobs } from './dispatch/unsent-jobs';
 import { webhookMetrics } from './metrics';
+import { addListeningSockets } from './lib/listen-sockets';
 import { warmUpShedding } from './lib/warm-up';
 import { requestIdOf } from './tracing';
 import { AddressGuard } from './webhooks/address-guard';
@@ -110,8 +113,16 @@ void runService('gateway', logger, async (fail, defer) => {
     const warm = await warmUpShedding(cfg.WARM_UP_REQUESTS, requestIdOf);
     logger.info({ shed: warm.shed, ms: Math.round(warm.ms) }, 'shedding warmed up before listening');
   }
-  await app.listen({ host: cfg.HOST, port: cfg.PORT });
+  // Fastify hands its listen options to Node's server.listen whole; its type lacks reusePort.
+  const listen: FastifyListenOptions & Pick<ListenOptions, 'reusePort'> = {
+    host: cfg.HOST,
+    port: cfg.PORT,
+    reusePort: cfg.LISTEN_SOCKETS > 1,
+  };
+  await app.listen(listen);
   defer(() => app.close());
+  // Closed before the server (defers run last first): no connection comes in on them after it.
+  defer(await addListeningSockets(app.server, cfg.LISTEN_SOCKETS));
   backlog.start();
   defer(() => backlog.stop());
 

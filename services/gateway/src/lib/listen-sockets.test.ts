@@ -1,0 +1,122 @@
+import { execFileSync } from 'node:child_process';
+import { Agent, createServer, get, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { addListeningSockets, reusePortSupported } from './listen-sockets';
+
+jest.setTimeout(30_000);
+
+/** An HTTP server answering 200 on 127.0.0.1, listening with reusePort, plus `count - 1` more sockets. */
+async function serve(
+  count: number,
+): Promise<{ server: Server; port: number; closeAdded: () => Promise<void>; close: () => Promise<void> }> {
+  const server = createServer((_request, response) => response.end('ok'));
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0, reusePort: true }, resolve));
+  const closeAdded = await addListeningSockets(server, count);
+  const { port } = server.address() as AddressInfo;
+  const close = async () => {
+    await closeAdded();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return { server, port, closeAdded, close };
+}
+
+/**
+ * Opens `n` connections to `port` from another process while this one's event loop is blocked
+ * (execFileSync), so all of them wait in the kernel's accept queues; then counts the ones the
+ * server takes in the turn that takes the first.
+ */
+async function acceptedInOneTurn(server: Server, port: number, n: number): Promise<number> {
+  let accepted = 0;
+  const count = () => (accepted += 1);
+  server.on('connection', count);
+  const script = `let open = 0; for (let i = 0; i < ${n}; i++) require('node:net').connect(${port}, '127.0.0.1', () => { if (++open === ${n}) process.exit(0); });`;
+  // The turn that takes the first one takes the others it can in the same poll phase; the check
+  // phase (setImmediate) comes right after it.
+  const inFirstTurn = new Promise<number>((resolve) =>
+    server.once('connection', () => setImmediate(() => resolve(accepted))),
+  );
+  execFileSync(process.execPath, ['-e', script], { timeout: 10_000 });
+  // Let the rest be taken (and closed by their peer) before the server closes.
+  while (accepted < n) await new Promise((resolve) => setImmediate(resolve));
+  server.off('connection', count);
+  return await inFirstTurn;
+}
+
+describe('reusePortSupported', () => {
+  it('is true from Node 22.12 on, on Linux only', () => {
+    expect(reusePortSupported('20.20.2', 'linux')).toBe(false);
+    expect(reusePortSupported('22.11.0', 'linux')).toBe(false);
+    expect(reusePortSupported('22.12.0', 'linux')).toBe(true);
+    expect(reusePortSupported('23.1.0', 'linux')).toBe(true);
+    expect(reusePortSupported('24.22.3', 'linux')).toBe(true);
+    expect(reusePortSupported('24.22.3', 'darwin')).toBe(false);
+  });
+
+  it('holds for the Node.js the project runs on (package.json engines, infra/deps.sh)', () => {
+    expect(reusePortSupported()).toBe(true);
+  });
+});
+
+describe('addListeningSockets', () => {
+  it('takes one waiting connection per turn with one socket, and several with eight', async () => {
+    const one = await serve(1);
+    try {
+      // libuv's behaviour that the extra sockets are for: if this changes, they are not needed.
+      expect(await acceptedInOneTurn(one.server, one.port, 48)).toBe(1);
+    } finally {
+      await one.close();
+    }
+    const eight = await serve(8);
+    try {
+      // 48 connections hashed over 8 queues: every queue has one (all empty: 0.9 ** 48, about 1 %).
+      expect(await acceptedInOneTurn(eight.server, eight.port, 48)).toBeGreaterThanOrEqual(4);
+    } finally {
+      await eight.close();
+    }
+  });
+
+  it('hands every connection to the server, and stops listening at once, its connections left to the server', async () => {
+    const { server, port, closeAdded, close } = await serve(4);
+    let accepted = 0;
+    server.on('connection', () => (accepted += 1));
+    // Kept open after their answer: the kernel spreads the 32 connections over the four sockets.
+    const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+    const round = () =>
+      Promise.all(
+        Array.from(
+          { length: 32 },
+          () =>
+            new Promise<number>((resolve, reject) => {
+              get({ host: '127.0.0.1', port, agent }, (response) => {
+                response.resume();
+                resolve(response.statusCode ?? 0);
+              }).on('error', reject);
+            }),
+        ),
+      );
+    expect(await round()).toEqual(Array(32).fill(200));
+    expect(accepted).toBe(32);
+    // Does not wait for the open connections the added sockets accepted (the gateway's close
+    // answers its long-polls after this): it would time the test out.
+    await closeAdded();
+    // The connections stay the server's: the same 32 are answered again, no new one made.
+    expect(await round()).toEqual(Array(32).fill(200));
+    expect(accepted).toBe(32);
+    agent.destroy();
+    await close();
+    const refused = await new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('connect', () => {
+        socket.destroy();
+        resolve('connected');
+      });
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+    expect(refused).toBe('ECONNREFUSED');
+  });
+
+  it('needs a server that listens on a TCP port', async () => {
+    await expect(addListeningSockets(createServer(), 2)).rejects.toThrow('must listen on a TCP port');
+  });
+});
