@@ -17,17 +17,19 @@ ensure_node() {
   if [[ -n "$have" ]] && [[ "$(printf '%s\n%s\n' "$CXR_NODE_MINIMUM" "${have#v}" | sort -V | head -1)" == "$CXR_NODE_MINIMUM" ]]; then
     return 0
   fi
-  local os arch
+  local os="" arch=""
   case "$(uname -s)" in
     Linux) os=linux ;;
     Darwin) os=darwin ;;
-    *) echo "[deps] no Node.js $CXR_NODE_MINIMUM or later here (found ${have:-none}); install it" >&2 && return 1 ;;
   esac
   case "$(uname -m)" in
     x86_64 | amd64) arch=x64 ;;
     aarch64 | arm64) arch=arm64 ;;
-    *) echo "[deps] no Node.js $CXR_NODE_MINIMUM or later here (found ${have:-none}); install it" >&2 && return 1 ;;
   esac
+  if [[ -z "$os" || -z "$arch" ]]; then
+    echo "[deps] no Node.js $CXR_NODE_MINIMUM or later here (found ${have:-none}), and no build of it for this platform on the npm registry; install it" >&2
+    return 1
+  fi
   local cache="${CXR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cxr-classify}/node"
   local dir="$cache/node-$os-$arch-$CXR_NODE_VERSION"
   if [[ ! -x "$dir/bin/node" ]]; then

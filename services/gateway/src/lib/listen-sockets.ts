@@ -34,7 +34,7 @@ export async function addListeningSockets(server: HttpServer, count: number): Pr
   // Stops them listening at once. Their 'close' would wait for the connections they accepted,
   // which are the server's to end (its own close answers or ends them).
   const close = async () => {
-    for (const socket of added) socket.close();
+    for (const listener of added) listener.close();
   };
   try {
     for (let i = 1; i < count; i += 1) {
