@@ -120,9 +120,16 @@ void runService('gateway', logger, async (fail, defer) => {
     reusePort: cfg.LISTEN_SOCKETS > 1,
   };
   await app.listen(listen);
-  defer(() => app.close());
-  // Closed before the server (defers run last first): no connection comes in on them after it.
-  defer(await addListeningSockets(app.server, cfg.LISTEN_SOCKETS));
+  // The added sockets stop listening first, so no connection comes in after the server closes.
+  // The server's close answers the long-polls but waits only for the connections it accepted
+  // itself: the added sockets' are awaited after it, before the database and broker close.
+  let closeAdded = async (): Promise<void> => {};
+  defer(async () => {
+    const added = closeAdded();
+    await app.close();
+    await added;
+  });
+  closeAdded = await addListeningSockets(app.server, cfg.LISTEN_SOCKETS);
   backlog.start();
   defer(() => backlog.stop());
 

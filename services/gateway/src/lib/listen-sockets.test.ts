@@ -1,24 +1,42 @@
 import { execFileSync } from 'node:child_process';
-import { Agent, createServer, get, type Server } from 'node:http';
+import { Agent, createServer, get, type RequestListener, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { addListeningSockets, reusePortSupported } from './listen-sockets';
 
 jest.setTimeout(30_000);
 
-/** An HTTP server answering 200 on 127.0.0.1, listening with reusePort, plus `count - 1` more sockets. */
+/** An HTTP server on 127.0.0.1 listening with reusePort, plus `count - 1` more sockets. */
 async function serve(
   count: number,
+  handler: RequestListener = (_request, response) => response.end('ok'),
 ): Promise<{ server: Server; port: number; closeAdded: () => Promise<void>; close: () => Promise<void> }> {
-  const server = createServer((_request, response) => response.end('ok'));
+  const server = createServer(handler);
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0, reusePort: true }, resolve));
   const closeAdded = await addListeningSockets(server, count);
   const { port } = server.address() as AddressInfo;
   const close = async () => {
-    await closeAdded();
+    const added = closeAdded();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
+    await added;
   };
   return { server, port, closeAdded, close };
+}
+
+/** `n` GETs at once through `agent`, each resolving with its status. */
+function requests(port: number, agent: Agent, n: number): Promise<number[]> {
+  return Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          get({ host: '127.0.0.1', port, agent }, (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          }).on('error', reject);
+        }),
+    ),
+  );
 }
 
 /**
@@ -82,28 +100,17 @@ describe('addListeningSockets', () => {
     server.on('connection', () => (accepted += 1));
     // Kept open after their answer: the kernel spreads the 32 connections over the four sockets.
     const agent = new Agent({ keepAlive: true, maxSockets: 32 });
-    const round = () =>
-      Promise.all(
-        Array.from(
-          { length: 32 },
-          () =>
-            new Promise<number>((resolve, reject) => {
-              get({ host: '127.0.0.1', port, agent }, (response) => {
-                response.resume();
-                resolve(response.statusCode ?? 0);
-              }).on('error', reject);
-            }),
-        ),
-      );
-    expect(await round()).toEqual(Array(32).fill(200));
+    expect(await requests(port, agent, 32)).toEqual(Array(32).fill(200));
     expect(accepted).toBe(32);
-    // Does not wait for the open connections the added sockets accepted (the gateway's close
-    // answers its long-polls after this): it would time the test out.
-    await closeAdded();
-    // The connections stay the server's: the same 32 are answered again, no new one made.
-    expect(await round()).toEqual(Array(32).fill(200));
+    let closed = false;
+    const added = closeAdded().then(() => (closed = true));
+    // The connections stay the server's: the same 32 are answered again, no new one made, and the
+    // close waits for the ones the added sockets accepted.
+    expect(await requests(port, agent, 32)).toEqual(Array(32).fill(200));
     expect(accepted).toBe(32);
+    expect(closed).toBe(false);
     agent.destroy();
+    await added;
     await close();
     const refused = await new Promise<string>((resolve) => {
       const socket = connect(port, '127.0.0.1');
@@ -114,6 +121,37 @@ describe('addListeningSockets', () => {
       socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
     });
     expect(refused).toBe('ECONNREFUSED');
+  });
+
+  it("closes once the server has answered every request they brought, which the server's close does not wait for", async () => {
+    // Each request is held until released, as a ?wait long-poll is until the gateway closes, and
+    // then answered a moment later, as the long-poll is once it has read the request's state.
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let answered = 0;
+    const { server, port, closeAdded } = await serve(8, (_request, response) => {
+      void released.then(() =>
+        setTimeout(() => {
+          response.setHeader('connection', 'close');
+          response.end('ok');
+          answered += 1;
+        }, 20),
+      );
+    });
+    let received = 0;
+    server.on('request', () => (received += 1));
+    const agent = new Agent({ keepAlive: false, maxSockets: 32 });
+    const answers = requests(port, agent, 32);
+    while (received < 32) await new Promise((resolve) => setImmediate(resolve));
+    // In the gateway's order: the added sockets' close, then the server's, then its answers.
+    const added = closeAdded();
+    const serverClosed = new Promise((resolve) => server.close(resolve));
+    release();
+    await added;
+    // Nothing the added sockets accepted is still being answered when their close resolves.
+    expect(answered).toBe(32);
+    expect(await answers).toEqual(Array(32).fill(200));
+    await serverClosed;
   });
 
   it('needs a server that listens on a TCP port', async () => {

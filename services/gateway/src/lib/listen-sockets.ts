@@ -24,18 +24,17 @@ export function reusePortSupported(
  * accepted are answered again and again. With `count` sockets the kernel spreads the new
  * connections across `count` queues, and a turn takes up to `count` of them.
  *
- * Returns what stops the added sockets listening: call it before the server's own close, so that
- * no connection arrives on a socket that outlives it.
+ * Returns their close: it stops them listening at once, and its promise resolves when every
+ * connection they accepted has ended. The server's own close waits only for the connections it
+ * accepted itself, so: call this first, then close the server (which answers or ends the
+ * connections), then await this.
  */
 export async function addListeningSockets(server: HttpServer, count: number): Promise<() => Promise<void>> {
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('the server must listen on a TCP port first');
   const added: Server[] = [];
-  // Stops them listening at once. Their 'close' would wait for the connections they accepted,
-  // which are the server's to end (its own close answers or ends them).
-  const close = async () => {
-    for (const listener of added) listener.close();
-  };
+  const close = () =>
+    Promise.all(added.map((listener) => new Promise<unknown>((resolve) => listener.close(resolve)))).then(() => {});
   try {
     for (let i = 1; i < count; i += 1) {
       const extra = createServer((socket) => server.emit('connection', socket));
