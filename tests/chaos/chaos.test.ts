@@ -8,10 +8,10 @@
 // variable (a plain `jest` running every project at once) it is skipped.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FaultRecord, Tally, Verdict } from '../../infra/tools/chaos-policy';
+import { portFree } from '../support/ports';
 
 const ROOT = resolve(__dirname, '..', '..');
 const STATE = resolve(process.env.CXR_STATE_DIR ?? join(ROOT, '.state', process.env.CXR_STACK ?? 'test'));
@@ -40,14 +40,6 @@ function run(command: string, args: string[]): Promise<{ code: number | null; ou
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.once('error', fail);
     child.once('exit', (code) => done({ code, output }));
-  });
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.once('error', () => done(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
   });
 }
 

@@ -3,29 +3,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import amqp from 'amqplib';
 import { declareTopology } from '@cxr/broker';
 import { connectDatabase, type Database } from '@cxr/db';
 import { ObjectStore } from '@cxr/storage';
+import { servicePort } from './ports';
 import { createVhost, randomName, serviceAccounts, stackEnv, type TestVhost } from './stack';
 import { waitFor, WaitTimeoutError } from './wait';
 
 const ROOT = resolve(__dirname, '..', '..');
 export type ServiceName = 'gateway' | 'inference' | 'results';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 interface Running {
   child: ChildProcess;
@@ -112,9 +101,9 @@ export async function startSystem(
   const logDir = mkdtempSync(join(tmpdir(), 'cxr-e2e-'));
   const running = new Map<ServiceName, Running>();
   const ports: Record<ServiceName, number> = {
-    gateway: await freePort(),
-    inference: await freePort(),
-    results: await freePort(),
+    gateway: await servicePort(),
+    inference: await servicePort(),
+    results: await servicePort(),
   };
 
   const common = {

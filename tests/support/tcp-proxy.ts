@@ -2,6 +2,7 @@
 // unreachable for the processes that connect through it (connections reset, new ones refused),
 // without stopping the server the other test files use.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { servicePort } from './ports';
 
 export interface TcpProxy {
   port: number;
@@ -40,7 +41,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       server.close(() => resolve());
       for (const socket of sockets) socket.resetAndDestroy();
     });
-  const port = await listen(0);
+  const port = await listen(await servicePort());
   let listening = true;
   return {
     port,
